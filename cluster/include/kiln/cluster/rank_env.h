@@ -1,0 +1,34 @@
+// Rank discovery from the environment (shared/DESIGN.md §3). First match wins: kiln's own variables, Open MPI,
+// PMIx/PMI, Slurm, then the torchrun contract. A process with no rank in its environment is a launcher (or a
+// single-process run).
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace kiln::cluster {
+
+struct RankInfo {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;
+  int node_rank = 0;
+  std::string source = "single";  // which contract supplied it: kiln, openmpi, pmix, pmi, slurm, torchrun, single
+  std::string master_addr;        // torchrun / kiln: where the rendezvous store listens
+  int master_port = 0;
+  bool distributed() const { return world_size > 1; }
+  std::string str() const;  // "rank 1/4 (local 1/2, node 0) from openmpi"
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// Reads the process environment. Throws kiln::UsageError when a contract is present but inconsistent
+// (e.g. RANK without WORLD_SIZE, rank >= world size, non-integer values), naming the variables.
+RankInfo discover_rank();
+RankInfo discover_rank(const EnvLookup& env);  // for tests
+
+// Intra-op threads for this rank: the host's cores shared evenly among its local ranks (at least 1).
+int threads_per_rank(const RankInfo& info, int hardware_threads);
+
+}  // namespace kiln::cluster

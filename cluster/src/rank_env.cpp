@@ -1,0 +1,99 @@
+#include "kiln/cluster/rank_env.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <vector>
+
+#include "kiln/common/error.h"
+
+namespace kiln::cluster {
+namespace {
+
+// One environment contract: the variable names that carry each field (empty = not provided by this contract).
+struct Contract {
+  const char* name;
+  const char* rank;
+  const char* size;
+  const char* local_rank;
+  const char* local_size;
+  const char* node_rank;
+  const char* addr;
+  const char* port;
+};
+
+// Order matters (first match wins). Inside an sbatch allocation, ranks started by mpirun inherit SLURM_PROCID=0,
+// so the MPI/PMIx variables come before Slurm's.
+constexpr Contract kContracts[] = {
+    {"kiln", "KILN_RANK", "KILN_WORLD_SIZE", "KILN_LOCAL_RANK", "KILN_LOCAL_WORLD_SIZE", "KILN_NODE_RANK",
+     "KILN_MASTER_ADDR", "KILN_MASTER_PORT"},
+    {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+     "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK", "", ""},
+    {"pmix", "PMIX_RANK", "PMIX_SIZE", "PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE", "PMIX_NODE_RANK", "", ""},
+    {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS", "", "", ""},
+    {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "SLURM_NODEID", "", ""},
+    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
+     "MASTER_PORT"},
+};
+
+std::optional<int> read_int(const EnvLookup& env, const char* var, const char* contract) {
+  if (!*var) return std::nullopt;
+  auto v = env(var);
+  if (!v || v->empty()) return std::nullopt;
+  // Slurm writes SLURM_NTASKS_PER_NODE as "2(x3)" for homogeneous nodes; the count comes first.
+  char* end = nullptr;
+  long out = std::strtol(v->c_str(), &end, 10);
+  if (end == v->c_str() || (*end != '\0' && *end != '(' && *end != ','))
+    throw UsageError(std::string(contract) + " environment: " + var + "='" + *v + "' is not an integer");
+  return static_cast<int>(out);
+}
+
+}  // namespace
+
+std::string RankInfo::str() const {
+  std::ostringstream os;
+  os << "rank " << rank << "/" << world_size << " (local " << local_rank << "/" << local_world_size << ", node "
+     << node_rank << ") from " << source;
+  return os.str();
+}
+
+RankInfo discover_rank(const EnvLookup& env) {
+  for (const Contract& c : kContracts) {
+    auto rank = read_int(env, c.rank, c.name);
+    if (!rank) continue;
+    auto size = read_int(env, c.size, c.name);
+    if (!size) throw UsageError(std::string(c.name) + " environment: " + c.rank + " is set but " + c.size + " is not");
+    if (*size < 1 || *rank < 0 || *rank >= *size)
+      throw UsageError(std::string(c.name) + " environment: " + c.rank + "=" + std::to_string(*rank) + " is not in [0, " +
+                       c.size + "=" + std::to_string(*size) + ")");
+    RankInfo info;
+    info.source = c.name;
+    info.rank = *rank;
+    info.world_size = *size;
+    info.local_rank = read_int(env, c.local_rank, c.name).value_or(*rank);
+    info.local_world_size = read_int(env, c.local_size, c.name).value_or(*size);
+    info.node_rank = read_int(env, c.node_rank, c.name).value_or(0);
+    if (info.local_world_size < 1 || info.local_rank < 0 || info.local_rank >= info.local_world_size)
+      throw UsageError(std::string(c.name) + " environment: local rank " + std::to_string(info.local_rank) +
+                       " is not in [0, " + std::to_string(info.local_world_size) + ")");
+    if (*c.addr) info.master_addr = env(c.addr).value_or("");
+    info.master_port = read_int(env, c.port, c.name).value_or(0);
+    return info;
+  }
+  return RankInfo{};
+}
+
+RankInfo discover_rank() {
+  return discover_rank([](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  });
+}
+
+int threads_per_rank(const RankInfo& info, int hardware_threads) {
+  const int per = hardware_threads / std::max(1, info.local_world_size);
+  return std::max(1, per);
+}
+
+}  // namespace kiln::cluster

@@ -1,0 +1,28 @@
+# Third-party dependencies. All are Debian 12 packages (see setup.sh); CUDA/NCCL are optional.
+find_package(Threads REQUIRED)
+find_package(Torch REQUIRED)            # libtorch-dev 1.13 (Debian) or a LibTorch 2.x via CMAKE_PREFIX_PATH
+find_package(yaml-cpp REQUIRED)         # target: yaml-cpp (0.7, no namespace)
+find_package(Boost 1.74 REQUIRED)       # Boost::headers (Asio is header-only)
+find_package(MPI REQUIRED COMPONENTS CXX)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(ZLIB REQUIRED)
+# PLplot (training-curve plots). Debian's plplot CMake package is incomplete; pkg-config is reliable.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
+find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+
+# CUDA + NCCL: found automatically when present (e.g. /usr/local/cuda); compile/link only, no GPU needed.
+find_package(CUDAToolkit QUIET)
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+  set(KILN_HAVE_NCCL ON)
+  message(STATUS "kiln: CUDA ${CUDAToolkit_VERSION} and NCCL found (${NCCL_LIBRARY})")
+else()
+  set(KILN_HAVE_NCCL OFF)
+  message(STATUS "kiln: CUDA/NCCL not found; NCCL backend disabled")
+endif()
+
+# Torch's exported flags carry -D_GLIBCXX_USE_CXX11_ABI; keep them on every target that touches torch.
+separate_arguments(KILN_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")

@@ -1,0 +1,49 @@
+// Error types that carry context across module boundaries. They become exit codes only in main().
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace kiln {
+
+// Exit codes of shared/DESIGN.md §2.
+enum class ExitCode : int {
+  kOk = 0,
+  kFailure = 1,      // anything not covered below (a bug, an I/O failure outside the data path)
+  kUsage = 2,        // bad command line or spec; nothing was started
+  kData = 3,         // missing or corrupt dataset, unreadable model file
+  kRankFailed = 4,   // a rank died or desynchronised (culprit named)
+  kSigInt = 130,
+  kSigTerm = 143,
+};
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what, ExitCode code = ExitCode::kFailure)
+      : std::runtime_error(what), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+// Bad usage or spec (exit 2).
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& what) : Error(what, ExitCode::kUsage) {}
+};
+
+// Missing/corrupt data or model files (exit 3). The message names the file and record.
+class DataError : public Error {
+ public:
+  explicit DataError(const std::string& what) : Error(what, ExitCode::kData) {}
+};
+
+// The run was interrupted by a signal (exit 130 or 143).
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(int signo)
+      : Error("interrupted by signal " + std::to_string(signo),
+              signo == 15 ? ExitCode::kSigTerm : ExitCode::kSigInt) {}
+};
+
+}  // namespace kiln

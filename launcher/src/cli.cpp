@@ -1,0 +1,115 @@
+#include "kiln/launcher/cli.h"
+
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "kiln/cluster/rank_env.h"
+#include "kiln/common/error.h"
+#include "kiln/common/log.h"
+#include "kiln/common/signals.h"
+#include "kiln/launcher/info.h"
+#include "kiln/runtime/tasks.h"
+
+namespace kiln::launcher {
+namespace {
+
+constexpr const char* kOverridesHelp =
+    "Trailing key.path=value arguments override spec keys, e.g. train_config.n_epochs=3 "
+    "'model_config.freeze_blocks=[0,1]'.";
+
+// Extra positional arguments are spec overrides; anything else left over is a usage error.
+std::vector<std::string> overrides_of(const CLI::App& cmd) {
+  std::vector<std::string> out;
+  for (const auto& arg : cmd.remaining()) {
+    if (arg.empty() || arg[0] == '-' || arg.find('=') == std::string::npos)
+      throw UsageError("unexpected argument '" + arg + "' (options are listed by --help; spec overrides look like key.path=value)");
+    out.push_back(arg);
+  }
+  return out;
+}
+
+void add_run_options(CLI::App* cmd, runtime::RunOptions& ro) {
+  cmd->add_option("--num_threads", ro.threads, "Intra-op threads per rank (default: cores / local ranks)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->allow_extras();
+  cmd->footer(kOverridesHelp);
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"kiln: train, evaluate and ship vision models from one binary, on one CPU or many ranks.", "kiln"};
+  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
+  app.require_subcommand(1);
+
+  bool verbose = false;
+  auto* info = app.add_subcommand("info", "Versions of kiln, LibTorch, MPI, CUDA/NCCL; devices; networks and subtasks");
+  info->add_flag("-v,--verbose", verbose, "Also threads and build details");
+
+  auto* cls = app.add_subcommand("classification", "Image classification (arch: lenet5, resnet 10/18/34)");
+  cls->require_subcommand(1);
+
+  runtime::RunOptions ro;
+  auto* train = cls->add_subcommand("train", "Train (or resume) a classifier from an experiment spec");
+  train->add_option("-e,--experiment_spec_file", ro.spec_file, "Experiment spec (YAML)")->required();
+  train->add_option("-r,--results_dir", ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
+  train->add_option("-m,--model", ro.model_path, "Pretrained model (.kiln) to start from (overrides pretrained_model_path)");
+  train->add_flag("--enable_determinism", ro.deterministic, "Deterministic algorithms (bit-identical reruns)");
+  add_run_options(train, ro);
+
+  auto* evaluate = cls->add_subcommand("evaluate", "Evaluate a model: top-1/top-k, per-class accuracy, confusion matrix");
+  evaluate->add_option("-e,--experiment_spec_file", ro.spec_file, "Experiment spec (YAML): data and eval_config")->required();
+  evaluate->add_option("-m,--model", ro.model_path, "Model file (.kiln) to evaluate")->required();
+  evaluate->add_option("-r,--results_dir", ro.results_dir, "Where evaluation/ and status.json go (default: the model's directory)");
+  add_run_options(evaluate, ro);
+
+  std::string convert_spec, out_dir;
+  auto* convert = cls->add_subcommand("dataset_convert", "Convert IDX or image folders into checksummed kiln shards");
+  convert->add_option("-d,--dataset_export_spec", convert_spec, "Conversion spec (YAML)")->required();
+  convert->add_option("-o,--output_dir", out_dir, "Output directory for shards and index.json")->required();
+  convert->allow_extras();
+  convert->footer(kOverridesHelp);
+
+  int code = 0;
+  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+      app.exit(e);
+      throw UsageError("bad command line (see --help)");
+    }
+    install_interrupt_handlers();
+    if (*info) {
+      std::cout << info_text(verbose);
+    } else if (*train || *evaluate) {
+      auto* cmd = *train ? train : evaluate;
+      ro.overrides = overrides_of(*cmd);
+      ro.rank = cluster::discover_rank();
+      if (*train) runtime::run_train(ro);
+      else runtime::run_evaluate(ro);
+    } else if (*convert) {
+      runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
+    }
+  } catch (const Error& e) {
+    log::error(e.what());
+    code = static_cast<int>(e.code());
+  } catch (const c10::Error& e) {
+    log::error(std::string("LibTorch: ") + e.what_without_backtrace());
+    code = static_cast<int>(ExitCode::kFailure);
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    code = static_cast<int>(ExitCode::kFailure);
+  }
+  std::cout << "Execution status: " << (code == 0 ? "PASS" : "FAIL") << std::endl;
+  return code;
+}
+
+}  // namespace kiln::launcher

@@ -1,0 +1,79 @@
+#include "kiln/launcher/info.h"
+
+#include <ATen/Parallel.h>
+#include <mpi.h>
+#include <torch/version.h>
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
+#include <thread>
+
+#include "kiln/networks/network.h"
+#include "kiln/runtime/tasks.h"
+
+#ifdef KILN_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#endif
+
+namespace kiln::launcher {
+namespace {
+
+std::string mpi_library() {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(version, &len);  // allowed before MPI_Init
+  std::string v(version, static_cast<size_t>(len));
+  const auto cut = v.find_first_of(",\n");
+  return cut == std::string::npos ? v : v.substr(0, cut);
+}
+
+std::string cuda_and_nccl(int* devices) {
+  *devices = 0;
+#ifdef KILN_HAVE_NCCL
+  std::ostringstream os;
+  int nccl = 0, runtime = 0;
+  ncclGetVersion(&nccl);
+  cudaRuntimeGetVersion(&runtime);
+  const cudaError_t err = cudaGetDeviceCount(devices);
+  if (err != cudaSuccess) *devices = 0;
+  os << "CUDA runtime " << runtime / 1000 << "." << (runtime % 1000) / 10 << ", NCCL " << nccl / 10000 << "."
+     << (nccl / 100) % 100 << "." << nccl % 100;
+  if (err != cudaSuccess) os << " (no usable CUDA device: " << cudaGetErrorString(err) << ")";
+  return os.str();
+#else
+  return "not built (CUDA/NCCL not found at build time)";
+#endif
+}
+
+}  // namespace
+
+std::string info_text(bool verbose) {
+  std::ostringstream os;
+  int gpus = 0;
+  const std::string cuda = cuda_and_nccl(&gpus);
+  os << "kiln " << KILN_VERSION << "\n";
+  os << "  LibTorch   " << TORCH_VERSION << "\n";
+  os << "  MPI        " << mpi_library() << "\n";
+  os << "  CUDA/NCCL  " << cuda << "\n";
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  os << "  devices    cpu (" << hw << " hardware threads)";
+  for (int i = 0; i < gpus; ++i) os << ", cuda:" << i;
+  os << "\n";
+  os << "  networks   classification (arch: ";
+  const auto names = networks::network_names();
+  for (size_t i = 0; i < names.size(); ++i) os << (i ? ", " : "") << names[i];
+  os << ")\n";
+  os << "  subtasks   classification: dataset_convert, train, evaluate\n";
+  if (verbose) {
+    runtime::configure_threads(0, {});
+    os << "\nThreads: intra-op " << at::get_num_threads() << " (set by kiln: cores / local ranks), inter-op "
+       << at::get_num_interop_threads() << "\n";
+    os << at::get_parallel_info();
+    os << "Build: C++" << __cplusplus / 100 % 100 << ", GCC " << __GNUC__ << "." << __GNUC_MINOR__ << ", yaml-cpp, "
+       << "Boost.Asio, CLI11, nlohmann-json, PLplot, stb_image, zlib\n";
+  }
+  return os.str();
+}
+
+}  // namespace kiln::launcher

@@ -1,0 +1,65 @@
+// A classification experiment as typed configuration, built from a validated spec. Cross-field rules the schema
+// cannot express (an idx source needs images and labels; image_mean has one value per channel) are checked here and
+// reported as SpecError with the spec's file:line:column.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kiln/networks/network.h"
+#include "kiln/runtime/dataset.h"
+#include "kiln/runtime/loader.h"
+#include "kiln/runtime/schedule.h"
+#include "kiln/specs/spec.h"
+
+namespace kiln::runtime {
+
+struct SourceConfig {
+  std::string key;   // spec path, e.g. "dataset_config.train" (for error messages)
+  std::string type;  // idx | image_folder | shards
+  std::string images, labels, root;
+  size_t max_samples = 0;
+};
+
+struct OptimizerConfig {
+  std::string name = "sgd";  // sgd | adam
+  double momentum = 0.9;
+  bool nesterov = false;
+  double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
+};
+
+struct RegularizerConfig {
+  std::string type = "L2";  // L1 | L2 | None
+  bool conv = true, dense = true;  // scope "Conv2D,Dense"
+  double weight_decay = 5e-4;
+};
+
+struct ClassificationConfig {
+  networks::Architecture arch;  // num_classes is set from the training data
+  std::vector<int64_t> freeze_blocks;
+  int64_t batch_size = 64, n_epochs = 10, n_workers = 2, random_seed = 42, checkpoint_interval = 1;
+  std::string pretrained_model_path;
+  double label_smoothing = 0;
+  OptimizerConfig optimizer;
+  RegularizerConfig regularizer;
+  LrSchedule schedule;
+  SourceConfig train;
+  std::optional<SourceConfig> val;
+  data::Augmentation augment;  // training augmentation; evaluation uses only the normalisation
+  int64_t eval_batch_size = 256, top_k = 5, validation_period = 1;
+
+  static ClassificationConfig from_spec(const specs::Spec& spec);
+  data::ImageShape input_shape() const { return {arch.in_channels, arch.height, arch.width}; }
+  data::Augmentation eval_transform() const;  // normalisation only
+};
+
+// Reads a source group of the spec (shared by the experiment and the dataset_convert specs).
+SourceConfig source_from_spec(const specs::Spec& spec, const std::string& key);
+// "C,H,W" → shape (the schema already checked the format).
+data::ImageShape parse_image_size(const std::string& chw);
+
+// Opens a dataset source and checks its image shape against `expected`; DataError names the files.
+std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::ImageShape& expected);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,34 @@
+// The subtasks the launcher dispatches to: train, evaluate, dataset_convert. Each takes a plain options struct
+// (filled from the command line) and throws kiln errors with context; exit codes are chosen in main().
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/cluster/rank_env.h"
+
+namespace kiln::runtime {
+
+struct RunOptions {
+  std::string spec_file;                 // -e
+  std::vector<std::string> overrides;    // key.path=value
+  std::string results_dir;               // -r
+  std::string model_path;                // -m (train: pretrained weights; evaluate: the model)
+  cluster::RankInfo rank;
+  int threads = 0;                       // intra-op threads; 0 = cores / local ranks
+  bool deterministic = false;            // --enable_determinism
+};
+
+// Trains (or resumes from <results>/checkpoints/latest). Writes checkpoints, model.kiln, status.json, curves.
+void run_train(const RunOptions& opts);
+
+// Evaluates a model file on dataset_config.val (or train when there is no val): metrics to <results>/evaluation/.
+void run_evaluate(const RunOptions& opts);
+
+// Converts a source dataset into kiln shards (`-d convert.yaml -o out_dir`).
+void run_dataset_convert(const std::string& convert_spec, const std::vector<std::string>& overrides,
+                         const std::string& out_dir);
+
+// Sets LibTorch's intra-op threads (Debian's LibTorch defaults to 1) and returns the number used.
+int configure_threads(int requested, const cluster::RankInfo& rank);
+
+}  // namespace kiln::runtime

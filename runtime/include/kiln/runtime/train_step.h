@@ -1,0 +1,41 @@
+// One optimisation step (forward, loss, backward, regulariser, optimizer step) and the pieces it is made of. The
+// trainer's loop and the golden test against PyTorch both go through TrainStep, so the test checks what runs.
+#pragma once
+#include <ATen/Tensor.h>
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+#include <vector>
+
+#include "kiln/networks/network.h"
+#include "kiln/runtime/experiment.h"
+
+namespace kiln::runtime {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& o, std::vector<at::Tensor> params,
+                                                        double lr);
+void set_lr(torch::optim::Optimizer& opt, double lr);
+
+// Sets requires_grad from freeze_blocks and returns the parameters left to train.
+std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::vector<int64_t>& freeze_blocks);
+
+struct StepResult {
+  double loss = 0;     // mean loss of the batch
+  int64_t correct = 0; // top-1 hits in the batch
+};
+
+class TrainStep {
+ public:
+  TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg, double label_smoothing);
+  StepResult run(const at::Tensor& images, const at::Tensor& labels, double lr);
+
+ private:
+  void regularize();
+  networks::Network& net_;
+  torch::optim::Optimizer& optimizer_;
+  RegularizerConfig reg_;
+  double label_smoothing_;
+  std::vector<at::Tensor> reg_weights_;  // TAO's reg_config scope: conv (4-D) and dense (2-D) weights only
+};
+
+}  // namespace kiln::runtime

@@ -1,0 +1,114 @@
+#include "kiln/runtime/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+
+#include "kiln/common/error.h"
+#include "kiln/common/fs.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::runtime {
+namespace {
+constexpr const char* kRngTensor = "rng/torch_cpu";
+constexpr const char* kOptimizerBlob = "optimizer";
+}  // namespace
+
+ModelFile make_model_file(const CheckpointContent& c) {
+  ModelFile f;
+  put_module_state(*c.net, f);
+  f.meta["kind"] = c.optimizer ? "checkpoint" : "model";
+  f.meta["kiln_version"] = "0.1.0";
+  f.meta["architecture"] = c.net->architecture().to_json();
+  f.meta["class_names"] = c.class_names;
+  f.meta["spec"] = c.spec_yaml;
+  f.meta["world_size"] = c.world_size;
+  f.meta["global_batch"] = c.global_batch;
+  if (c.state) {
+    f.meta["epoch"] = c.state->epoch;
+    f.meta["global_step"] = c.state->global_step;
+    nlohmann::json history = nlohmann::json::array();
+    for (const auto& r : c.state->history) history.push_back(r.to_json());
+    f.meta["history"] = history;
+  }
+  if (c.optimizer) {
+    torch::serialize::OutputArchive archive;
+    c.optimizer->save(archive);
+    std::ostringstream os;
+    archive.save_to(os);
+    f.blobs[kOptimizerBlob] = os.str();
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    f.tensors[kRngTensor] = gen.get_state();
+  }
+  return f;
+}
+
+std::string save_checkpoint(const std::string& results_dir, const CheckpointContent& c) {
+  const fs::path dir = fs::path(results_dir) / "checkpoints";
+  fs::create_directories(dir);
+  char name[96];
+  std::snprintf(name, sizeof name, "%s_epoch_%03lld.kiln", c.net->architecture().arch.c_str(),
+                static_cast<long long>(c.state->epoch));
+  const std::string path = (dir / name).string();
+  write_model_file(path, make_model_file(c));
+  atomic_write_string((dir / "latest").string(), std::string(name) + "\n");
+  return path;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& results_dir) {
+  const fs::path pointer = fs::path(results_dir) / "checkpoints" / "latest";
+  if (!fs::exists(pointer)) return std::nullopt;
+  std::string name = read_file(pointer.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const fs::path path = pointer.parent_path() / name;
+  if (name.empty() || !fs::exists(path))
+    throw DataError(pointer.string() + " points at '" + name + "', which does not exist");
+  return path.string();
+}
+
+TrainState resume_from(const std::string& path, const ModelFile& file, networks::Network& net,
+                       torch::optim::Optimizer& optimizer) {
+  if (file.meta.value("kind", "") != "checkpoint")
+    throw DataError(path + ": not a training checkpoint (kind '" + file.meta.value("kind", "") + "')");
+  const auto stored = networks::Architecture::from_json(file.meta.at("architecture"));
+  if (stored.to_json() != net.architecture().to_json())
+    throw UsageError(path + ": the checkpoint's model (" + stored.summary() + ") differs from the spec's (" +
+                     net.architecture().summary() + "); use a new results directory (-r) to train another model");
+  restore_module_state(net, file, path);
+  auto blob = file.blobs.find(kOptimizerBlob);
+  if (blob == file.blobs.end()) throw DataError(path + ": optimizer state is missing");
+  torch::serialize::InputArchive archive;
+  archive.load_from(blob->second.data(), blob->second.size());
+  optimizer.load(archive);
+  auto rng = file.tensors.find(kRngTensor);
+  if (rng != file.tensors.end()) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng->second);
+  }
+  TrainState s;
+  s.epoch = file.meta.at("epoch");
+  s.global_step = file.meta.at("global_step");
+  for (const auto& r : file.meta.at("history")) s.history.push_back(EpochRecord::from_json(r));
+  return s;
+}
+
+LoadedModel load_model(const std::string& path) {
+  LoadedModel m;
+  m.file = read_model_file(path);
+  if (!m.file.meta.contains("architecture")) throw DataError(path + ": no architecture description in the file");
+  m.net = networks::create(networks::Architecture::from_json(m.file.meta.at("architecture")));
+  restore_module_state(*m.net, m.file, path);
+  m.class_names = m.file.meta.value("class_names", std::vector<std::string>{});
+  return m;
+}
+
+}  // namespace kiln::runtime

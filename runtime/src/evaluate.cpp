@@ -1,0 +1,123 @@
+#include "kiln/runtime/evaluate.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/loss.h>
+
+#include <filesystem>
+#include <iomanip>
+#include <numeric>
+#include <sstream>
+
+#include "kiln/common/fs.h"
+
+namespace kiln::runtime {
+
+void EvalCounts::add(const at::Tensor& logits, const at::Tensor& labels, int top_k) {
+  const int64_t classes = logits.size(1);
+  if (!confusion.defined()) confusion = at::zeros({classes, classes}, at::kLong);
+  loss_sum += at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum).item<double>();
+  const int k = static_cast<int>(std::min<int64_t>(top_k, classes));
+  const at::Tensor topk = std::get<1>(logits.topk(k, 1));
+  const at::Tensor hits = topk.eq(labels.unsqueeze(1));
+  correct_top1 += hits.select(1, 0).sum().item<int64_t>();
+  correct_topk += hits.any(1).sum().item<int64_t>();
+  const at::Tensor flat = labels * classes + topk.select(1, 0);
+  confusion.view(-1).add_(at::bincount(flat, {}, classes * classes));
+  count += labels.size(0);
+}
+
+EvalCounts evaluate_counts(networks::Network& net, const data::Dataset& ds, const data::Augmentation& transform,
+                           int64_t batch_size, int top_k, int workers, std::vector<size_t> indices) {
+  if (indices.empty()) {
+    indices.resize(ds.size());
+    std::iota(indices.begin(), indices.end(), size_t{0});
+  }
+  data::LoaderOptions opts;
+  opts.batch_size = static_cast<size_t>(batch_size);
+  opts.num_workers = workers;
+  opts.drop_last = false;
+  opts.augment = transform;
+  data::Loader loader(ds, std::move(indices), opts);
+  const bool was_training = net.is_training();
+  net.eval();
+  at::NoGradGuard no_grad;
+  EvalCounts counts;
+  while (auto batch = loader.next()) counts.add(net.forward(batch->images), batch->labels, top_k);
+  if (!counts.confusion.defined()) counts.confusion = at::zeros({ds.num_classes(), ds.num_classes()}, at::kLong);
+  net.train(was_training);
+  return counts;
+}
+
+Metrics Metrics::from_counts(const EvalCounts& c, int top_k, std::vector<std::string> class_names) {
+  Metrics m;
+  m.count = c.count;
+  m.top_k = top_k;
+  const double n = std::max<int64_t>(1, c.count);
+  m.loss = c.loss_sum / n;
+  m.top1 = c.correct_top1 / n;
+  m.topk = c.correct_topk / n;
+  m.confusion = c.confusion;
+  m.class_names = std::move(class_names);
+  const auto conf = c.confusion.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < c.confusion.size(0); ++i) {
+    int64_t row = 0;
+    for (int64_t j = 0; j < c.confusion.size(1); ++j) row += conf[i][j];
+    m.per_class.push_back(row ? static_cast<double>(conf[i][i]) / row : -1.0);
+  }
+  return m;
+}
+
+namespace {
+std::string class_name(const Metrics& m, size_t i) {
+  return i < m.class_names.size() ? m.class_names[i] : std::to_string(i);
+}
+}  // namespace
+
+nlohmann::json Metrics::to_json() const {
+  nlohmann::json per = nlohmann::json::object();
+  for (size_t i = 0; i < per_class.size(); ++i) per[class_name(*this, i)] = per_class[i];
+  std::vector<std::vector<int64_t>> rows;
+  for (int64_t i = 0; i < confusion.size(0); ++i) {
+    auto row = confusion[i].contiguous();
+    rows.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+  }
+  return {{"num_samples", count},
+          {"loss", loss},
+          {"top1_accuracy", top1},
+          {"top" + std::to_string(top_k) + "_accuracy", topk},
+          {"per_class_accuracy", per},
+          {"confusion_matrix", rows},
+          {"class_names", class_names}};
+}
+
+std::string Metrics::table() const {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(4);
+  os << "Evaluated " << count << " images: top-1 accuracy " << top1 << ", top-" << top_k << " accuracy " << topk
+     << ", loss " << loss << "\n";
+  os << "  class            accuracy\n";
+  for (size_t i = 0; i < per_class.size(); ++i)
+    os << "  " << std::left << std::setw(16) << class_name(*this, i) << " " << per_class[i] << "\n";
+  return os.str();
+}
+
+void write_metrics(const Metrics& m, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  atomic_write_string(dir + "/metrics.json", m.to_json().dump(2) + "\n");
+  std::ostringstream per, conf;
+  per << "class,accuracy\n";
+  for (size_t i = 0; i < m.per_class.size(); ++i) per << class_name(m, i) << "," << m.per_class[i] << "\n";
+  conf << "true\\predicted";
+  for (size_t j = 0; j < static_cast<size_t>(m.confusion.size(1)); ++j) conf << "," << class_name(m, j);
+  conf << "\n";
+  const auto a = m.confusion.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < m.confusion.size(0); ++i) {
+    conf << class_name(m, static_cast<size_t>(i));
+    for (int64_t j = 0; j < m.confusion.size(1); ++j) conf << "," << a[i][j];
+    conf << "\n";
+  }
+  atomic_write_string(dir + "/per_class_accuracy.csv", per.str());
+  atomic_write_string(dir + "/confusion_matrix.csv", conf.str());
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,169 @@
+#include "kiln/runtime/experiment.h"
+
+#include <sstream>
+
+#include "kiln/common/error.h"
+
+namespace kiln::runtime {
+namespace {
+
+void require(std::vector<specs::SpecIssue>& issues, const specs::Spec& spec, const std::string& path, bool ok,
+             const std::string& message) {
+  if (!ok) issues.push_back({spec.location(path), path, message});
+}
+
+}  // namespace
+
+data::ImageShape parse_image_size(const std::string& chw) {
+  data::ImageShape s;
+  char c1 = 0, c2 = 0;
+  std::istringstream is(chw);
+  if (!(is >> s.channels >> c1 >> s.height >> c2 >> s.width) || c1 != ',' || c2 != ',')
+    throw UsageError("input_image_size '" + chw + "' is not C,H,W");
+  return s;
+}
+
+SourceConfig source_from_spec(const specs::Spec& spec, const std::string& key) {
+  SourceConfig s;
+  s.key = key;
+  s.type = spec.get_string(key + ".type");
+  s.images = spec.get_string(key + ".images");
+  s.labels = spec.get_string(key + ".labels");
+  s.root = spec.get_string(key + ".root");
+  s.max_samples = static_cast<size_t>(spec.get_int(key + ".max_samples"));
+  std::vector<specs::SpecIssue> issues;
+  if (s.type == "idx") {
+    require(issues, spec, key + ".images", !s.images.empty(), "an idx source needs 'images' (the IDX image file)");
+    require(issues, spec, key + ".labels", !s.labels.empty(), "an idx source needs 'labels' (the IDX label file)");
+  } else {
+    require(issues, spec, key + ".root", !s.root.empty(),
+            "a " + s.type + " source needs 'root' (" + (s.type == "shards" ? "the dataset_convert output" : "one folder per class") + ")");
+  }
+  if (!issues.empty()) throw specs::SpecError(issues);
+  return s;
+}
+
+ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
+  ClassificationConfig c;
+  std::vector<specs::SpecIssue> issues;
+
+  auto& a = c.arch;
+  a.arch = spec.get_string("model_config.arch");
+  a.n_layers = static_cast<int>(spec.get_int("model_config.n_layers"));
+  a.use_batch_norm = spec.get_bool("model_config.use_batch_norm");
+  a.use_bias = spec.get_bool("model_config.use_bias");
+  a.dropout = spec.get_float("model_config.dropout");
+  a.base_width = static_cast<int>(spec.get_int("model_config.width"));
+  const data::ImageShape shape = parse_image_size(spec.get_string("model_config.input_image_size"));
+  a.in_channels = shape.channels, a.height = shape.height, a.width = shape.width;
+  c.freeze_blocks = spec.get_int_list("model_config.freeze_blocks");
+
+  c.batch_size = spec.get_int("train_config.batch_size_per_gpu");
+  c.n_epochs = spec.get_int("train_config.n_epochs");
+  c.n_workers = spec.get_int("train_config.n_workers");
+  c.random_seed = spec.get_int("train_config.random_seed");
+  c.checkpoint_interval = spec.get_int("train_config.checkpoint_interval");
+  c.pretrained_model_path = spec.get_string("train_config.pretrained_model_path");
+  c.label_smoothing = spec.get_float("train_config.label_smoothing");
+
+  c.optimizer.name = spec.choice("train_config.optimizer");
+  if (c.optimizer.name == "sgd") {
+    c.optimizer.momentum = spec.get_float("train_config.optimizer.sgd.momentum");
+    c.optimizer.nesterov = spec.get_bool("train_config.optimizer.sgd.nesterov");
+    require(issues, spec, "train_config.optimizer.sgd.nesterov", !c.optimizer.nesterov || c.optimizer.momentum > 0,
+            "nesterov needs momentum > 0");
+  } else {
+    c.optimizer.beta_1 = spec.get_float("train_config.optimizer.adam.beta_1");
+    c.optimizer.beta_2 = spec.get_float("train_config.optimizer.adam.beta_2");
+    c.optimizer.epsilon = spec.get_float("train_config.optimizer.adam.epsilon");
+  }
+
+  c.regularizer.type = spec.get_string("train_config.reg_config.type");
+  c.regularizer.weight_decay = spec.get_float("train_config.reg_config.weight_decay");
+  const std::string scope = spec.get_string("train_config.reg_config.scope");
+  c.regularizer.conv = scope.find("Conv2D") != std::string::npos;
+  c.regularizer.dense = scope.find("Dense") != std::string::npos;
+  require(issues, spec, "train_config.reg_config.scope",
+          c.regularizer.type == "None" || c.regularizer.conv || c.regularizer.dense,
+          "scope '" + scope + "' names no known layer type (use Conv2D and/or Dense)");
+
+  const std::string lr = "train_config.lr_config." + spec.choice("train_config.lr_config");
+  auto& s = c.schedule;
+  s.learning_rate = spec.get_float(lr + ".learning_rate");
+  if (spec.choice("train_config.lr_config") == "step") {
+    s.kind = LrSchedule::Kind::kStep;
+    s.step_size = spec.get_float(lr + ".step_size");
+    s.gamma = spec.get_float(lr + ".gamma");
+  } else if (spec.choice("train_config.lr_config") == "soft_anneal") {
+    s.kind = LrSchedule::Kind::kSoftAnneal;
+    s.soft_start = spec.get_float(lr + ".soft_start");
+    s.annealing_points = spec.get_float_list(lr + ".annealing_points");
+    s.annealing_divider = spec.get_float(lr + ".annealing_divider");
+  } else {
+    s.kind = LrSchedule::Kind::kCosine;
+    s.min_lr_ratio = spec.get_float(lr + ".min_lr_ratio");
+    s.soft_start = spec.get_float(lr + ".soft_start");
+  }
+
+  try {
+    c.train = source_from_spec(spec, "dataset_config.train");
+  } catch (const specs::SpecError& e) {
+    issues.insert(issues.end(), e.issues().begin(), e.issues().end());
+  }
+  if (spec.has("dataset_config.val.type")) {
+    try {
+      c.val = source_from_spec(spec, "dataset_config.val");
+    } catch (const specs::SpecError& e) {
+      issues.insert(issues.end(), e.issues().begin(), e.issues().end());
+    }
+  }
+  const auto& mean = spec.get_float_list("dataset_config.image_mean");
+  const auto& std_ = spec.get_float_list("dataset_config.image_std");
+  const auto channels = static_cast<size_t>(shape.channels);
+  require(issues, spec, "dataset_config.image_mean", mean.size() == 1 || mean.size() == channels,
+          "needs 1 or " + std::to_string(channels) + " values for " + std::to_string(channels) + " channel(s)");
+  require(issues, spec, "dataset_config.image_std", std_.size() == 1 || std_.size() == channels,
+          "needs 1 or " + std::to_string(channels) + " values for " + std::to_string(channels) + " channel(s)");
+  for (size_t ch = 0; ch < channels; ++ch) {
+    c.augment.mean.resize(channels), c.augment.std.resize(channels);
+    c.augment.mean[ch] = static_cast<float>(mean[std::min(ch, mean.size() - 1)]);
+    c.augment.std[ch] = static_cast<float>(std_[std::min(ch, std_.size() - 1)]);
+  }
+  c.augment.random_crop = spec.get_bool("dataset_config.augmentation.enable_random_crop");
+  c.augment.crop_padding = static_cast<int>(spec.get_int("dataset_config.augmentation.crop_padding"));
+  c.augment.horizontal_flip = !spec.get_bool("dataset_config.augmentation.disable_horizontal_flip");
+
+  c.eval_batch_size = spec.get_int("eval_config.batch_size");
+  c.top_k = spec.get_int("eval_config.top_k");
+  c.validation_period = spec.get_int("eval_config.validation_period_during_training");
+
+  for (int64_t b : c.freeze_blocks)
+    require(issues, spec, "model_config.freeze_blocks", a.arch != "lenet5" || b < 4,
+            "lenet5 has freeze blocks 0-3 (conv1, conv2, fc1, fc2), got " + std::to_string(b));
+  if (!issues.empty()) throw specs::SpecError(issues);
+  return c;
+}
+
+data::Augmentation ClassificationConfig::eval_transform() const {
+  data::Augmentation t;
+  t.mean = augment.mean;
+  t.std = augment.std;
+  return t;
+}
+
+std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::ImageShape& expected) {
+  std::unique_ptr<data::Dataset> ds;
+  if (src.type == "idx")
+    ds = data::open_idx(src.images, src.labels, src.max_samples);
+  else if (src.type == "image_folder")
+    ds = data::open_image_folder(src.root, expected, src.max_samples);
+  else
+    ds = data::open_shards(src.root, src.max_samples);
+  if (!(ds->shape() == expected))
+    throw DataError(src.key + ": images of " + (src.type == "idx" ? src.images : src.root) + " are " +
+                    ds->shape().str() + " (C,H,W) but model_config.input_image_size is " + expected.str());
+  if (ds->size() == 0) throw DataError(src.key + ": no records in " + (src.type == "idx" ? src.images : src.root));
+  return ds;
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,92 @@
+// Training curves with PLplot's cairo PNG driver. PLplot keeps global state, so plots are drawn from the main
+// thread only, one stream at a time.
+#include <plplot/plplot.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "kiln/common/fs.h"
+#include "kiln/common/log.h"
+#include "kiln/runtime/report.h"
+
+namespace kiln::runtime {
+namespace {
+
+struct Series {
+  std::vector<PLFLT> x, y;
+  int color;  // PLplot cmap0 index
+  const char* label;
+};
+
+void panel(const std::vector<Series>& series, const char* ylabel, bool log_y) {
+  PLFLT xmin = 1e30, xmax = -1e30, ymin = 1e30, ymax = -1e30;
+  for (const auto& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      const PLFLT y = log_y ? std::log10(std::max(s.y[i], 1e-12)) : s.y[i];
+      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+      ymin = std::min(ymin, y), ymax = std::max(ymax, y);
+    }
+  if (xmin > xmax) return;
+  if (xmax - xmin < 1) xmax = xmin + 1;
+  const PLFLT pad = std::max<PLFLT>((ymax - ymin) * 0.08, 1e-3);
+  plcol0(15);
+  plenv(xmin, xmax, ymin - pad, ymax + pad, 0, log_y ? 20 : 0);
+  pllab("epoch", ylabel, "");
+  PLFLT legend_y = 0.92;
+  for (const auto& s : series) {
+    if (s.x.empty()) continue;
+    std::vector<PLFLT> y = s.y;
+    if (log_y)
+      for (auto& v : y) v = std::log10(std::max(v, 1e-12));
+    plcol0(s.color);
+    plwidth(2);
+    if (s.x.size() > 1) plline(static_cast<PLINT>(s.x.size()), s.x.data(), y.data());
+    plstring(static_cast<PLINT>(s.x.size()), s.x.data(), y.data(), "#(728)");
+    plptex(xmin + (xmax - xmin) * 0.97, ymin - pad + (ymax - ymin + 2 * pad) * legend_y, 1, 0, 1, s.label);
+    legend_y -= 0.08;
+  }
+}
+
+}  // namespace
+
+void plot_training_curves(const std::vector<EpochRecord>& history, const std::string& png_path,
+                          const std::string& title) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  Series train_loss{{}, {}, 1, "train"}, val_loss{{}, {}, 9, "val"};
+  Series train_acc{{}, {}, 1, "train"}, val_acc{{}, {}, 9, "val"}, lr{{}, {}, 3, "lr"};
+  for (const auto& r : history) {
+    const PLFLT e = static_cast<PLFLT>(r.epoch);
+    train_loss.x.push_back(e), train_loss.y.push_back(r.train_loss);
+    train_acc.x.push_back(e), train_acc.y.push_back(r.train_accuracy);
+    lr.x.push_back(e), lr.y.push_back(r.lr);
+    if (r.val_accuracy >= 0) {
+      val_loss.x.push_back(e), val_loss.y.push_back(r.val_loss);
+      val_acc.x.push_back(e), val_acc.y.push_back(r.val_accuracy);
+    }
+  }
+  try {
+    atomic_write_via(png_path, [&](const std::string& tmp) {
+      plsdev("pngcairo");
+      plsfnam(tmp.c_str());
+      plspage(0, 0, 1500, 500, 0, 0);
+      plscolbg(255, 255, 255);
+      plscol0(15, 0, 0, 0);
+      plssub(3, 1);
+      plinit();
+      panel({train_loss, val_loss}, "loss", false);
+      panel({train_acc, val_acc}, "accuracy", false);
+      panel({lr}, "learning rate (log10)", true);
+      pladv(1);
+      plcol0(15);
+      plmtex("t", 1.5, 0.5, 0.5, title.c_str());
+      plend();
+    });
+  } catch (const std::exception& e) {
+    // A plot is a convenience: failing to draw one must not fail the training run.
+    log::warn(std::string("could not write training curves to ") + png_path + ": " + e.what());
+  }
+}
+
+}  // namespace kiln::runtime

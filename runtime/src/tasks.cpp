@@ -1,0 +1,73 @@
+// `evaluate` and `dataset_convert`: the subtasks besides train.
+#include <filesystem>
+#include <iomanip>
+
+#include "kiln/runtime/checkpoint.h"
+#include "kiln/common/error.h"
+#include "kiln/common/fs.h"
+#include "kiln/common/log.h"
+#include "kiln/runtime/evaluate.h"
+#include "kiln/runtime/experiment.h"
+#include "kiln/runtime/report.h"
+#include "kiln/runtime/tasks.h"
+#include "kiln/specs/classification.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::runtime {
+
+void run_evaluate(const RunOptions& opts) {
+  const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
+  const ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
+  if (opts.model_path.empty()) throw UsageError("evaluate needs the model to evaluate: -m <model.kiln>");
+  const std::string results = opts.results_dir.empty() ? fs::path(opts.model_path).parent_path().string() : opts.results_dir;
+  ensure_writable_dir(results.empty() ? "." : results);
+  configure_threads(opts.threads, opts.rank);
+  const StatusLog status((results.empty() ? "." : results) + "/status.json");
+  try {
+    LoadedModel model = load_model(opts.model_path);
+    const SourceConfig& src = cfg.val ? *cfg.val : cfg.train;
+    const auto& a = model.net->architecture();
+    const auto ds = open_source(src, {a.in_channels, a.height, a.width});
+    if (ds->num_classes() > a.num_classes)
+      throw DataError(log::cat(src.key, ": the data has ", ds->num_classes(), " classes but the model predicts ", a.num_classes));
+    log::info(log::cat("Evaluating ", opts.model_path, " (", a.summary(), ") on ", ds->size(), " images of ", src.key));
+    status.write(StatusLog::Status::kStarted, "Starting evaluation.");
+    const auto counts = evaluate_counts(*model.net, *ds, cfg.eval_transform(), cfg.eval_batch_size,
+                                        static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers));
+    const auto names = model.class_names.empty() ? ds->class_names() : model.class_names;
+    const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), names);
+    const std::string out = (results.empty() ? "." : results) + "/evaluation";
+    write_metrics(m, out);
+    log::info(m.table());
+    log::info("Metrics written to " + out);
+    status.write(StatusLog::Status::kSuccess, "Evaluation finished successfully.",
+                 {{"kpi", {{"top1_accuracy", m.top1}, {"top" + std::to_string(m.top_k) + "_accuracy", m.topk},
+                           {"loss", m.loss}}},
+                  {"categorical", {{"per_class_accuracy", m.to_json()["per_class_accuracy"]}}}});
+  } catch (const std::exception& e) {
+    status.write(StatusLog::Status::kFailure, e.what());
+    throw;
+  }
+}
+
+void run_dataset_convert(const std::string& convert_spec, const std::vector<std::string>& overrides,
+                         const std::string& out_dir) {
+  const specs::Spec spec = specs::load_spec(specs::classification_convert_schema(), convert_spec, overrides);
+  const SourceConfig src = source_from_spec(spec, "source");
+  const data::ImageShape shape = parse_image_size(spec.get_string("input_image_size"));
+  const int shards = static_cast<int>(spec.get_int("num_shards"));
+  if (out_dir.empty()) throw UsageError("dataset_convert needs an output directory: -o <dir>");
+  ensure_writable_dir(out_dir);
+  const auto ds = open_source(src, shape);
+  log::info(log::cat("Converting ", ds->size(), " images (", ds->shape().str(), ", ", ds->num_classes(),
+                     " classes) into ", shards, " shard(s) in ", out_dir));
+  Progress progress("Writing shards", static_cast<int64_t>(ds->size()), "record");
+  const size_t n = data::write_shards(*ds, out_dir, shards, [&](size_t done, size_t) {
+    progress.update(static_cast<int64_t>(done));
+  });
+  progress.finish();
+  log::info(log::cat("Wrote ", n, " records to ", out_dir));
+}
+
+}  // namespace kiln::runtime

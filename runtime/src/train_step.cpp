@@ -1,0 +1,80 @@
+#include "kiln/runtime/train_step.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+
+#include <algorithm>
+
+#include "kiln/common/log.h"
+
+namespace kiln::runtime {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& o, std::vector<at::Tensor> params,
+                                                        double lr) {
+  if (o.name == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(lr).betas({o.beta_1, o.beta_2}).eps(o.epsilon));
+  return std::make_unique<torch::optim::SGD>(params,
+                                             torch::optim::SGDOptions(lr).momentum(o.momentum).nesterov(o.nesterov));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::vector<int64_t>& freeze_blocks) {
+  std::vector<at::Tensor> params;
+  int frozen = 0;
+  for (auto& p : net.named_parameters()) {
+    const int block = net.block_of(p.key());
+    const bool freeze = std::find(freeze_blocks.begin(), freeze_blocks.end(), block) != freeze_blocks.end();
+    p.value().set_requires_grad(!freeze);
+    if (freeze)
+      ++frozen;
+    else
+      params.push_back(p.value());
+  }
+  if (frozen) log::info(log::cat("Frozen ", frozen, " parameter tensors (freeze_blocks)"));
+  return params;
+}
+
+TrainStep::TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg,
+                     double label_smoothing)
+    : net_(net), optimizer_(optimizer), reg_(reg), label_smoothing_(label_smoothing) {
+  if (reg_.type == "None" || reg_.weight_decay == 0) return;
+  for (auto& p : net.named_parameters()) {
+    const std::string& name = p.key();
+    const bool is_weight = name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+    const auto dim = p.value().dim();
+    if (is_weight && p.value().requires_grad() && ((dim == 4 && reg_.conv) || (dim == 2 && reg_.dense)))
+      reg_weights_.push_back(p.value());
+  }
+}
+
+// Added to the gradients, as PyTorch's weight_decay does, but only for the layer types in scope.
+void TrainStep::regularize() {
+  at::NoGradGuard no_grad;
+  for (const auto& w : reg_weights_) {
+    if (!w.grad().defined()) continue;
+    if (reg_.type == "L2")
+      w.mutable_grad().add_(w, reg_.weight_decay);
+    else
+      w.mutable_grad().add_(w.sign(), reg_.weight_decay);
+  }
+}
+
+StepResult TrainStep::run(const at::Tensor& images, const at::Tensor& labels, double lr) {
+  set_lr(optimizer_, lr);
+  optimizer_.zero_grad();
+  const at::Tensor logits = net_.forward(images);
+  const at::Tensor loss = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
+  loss.backward();
+  regularize();
+  optimizer_.step();
+  return {loss.item<double>(), logits.argmax(1).eq(labels).sum().item<int64_t>()};
+}
+
+}  // namespace kiln::runtime

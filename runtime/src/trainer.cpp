@@ -1,0 +1,202 @@
+// `kiln classification train`: the training loop, top to bottom (shared/STYLE.md: the loop is the story).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include "kiln/runtime/checkpoint.h"
+#include "kiln/common/error.h"
+#include "kiln/common/fs.h"
+#include "kiln/common/log.h"
+#include "kiln/common/signals.h"
+#include "kiln/runtime/evaluate.h"
+#include "kiln/runtime/experiment.h"
+#include "kiln/runtime/report.h"
+#include "kiln/runtime/sampler.h"
+#include "kiln/runtime/tasks.h"
+#include "kiln/runtime/train_step.h"
+#include "kiln/specs/classification.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+nlohmann::json epoch_kpi(const EpochRecord& r) {
+  nlohmann::json kpi{{"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy}, {"images_per_s", r.images_per_s}};
+  if (r.val_accuracy >= 0) kpi["validation_accuracy"] = r.val_accuracy, kpi["validation_loss"] = r.val_loss;
+  return kpi;
+}
+
+void write_history_csv(const std::vector<EpochRecord>& history, const std::string& path) {
+  std::ostringstream os;
+  os << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,images_per_s\n";
+  os << std::setprecision(8);
+  for (const auto& r : history)
+    os << r.epoch << "," << r.train_loss << "," << r.train_accuracy << "," << r.val_loss << "," << r.val_accuracy << ","
+       << r.lr << "," << r.seconds << "," << r.images_per_s << "\n";
+  atomic_write_string(path, os.str());
+}
+
+}  // namespace
+
+int configure_threads(int requested, const cluster::RankInfo& rank) {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = requested > 0 ? requested : cluster::threads_per_rank(rank, hw);
+  at::set_num_threads(threads);
+  return threads;
+}
+
+namespace {
+void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out);
+}  // namespace
+
+void run_train(const RunOptions& opts) {
+  std::optional<StatusLog> status;
+  try {
+    train_impl(opts, status);
+  } catch (const std::exception& e) {
+    // status.json records why the run ended, as TAO's does; the error itself still reaches main().
+    if (status && opts.rank.rank == 0) status->write(StatusLog::Status::kFailure, e.what());
+    throw;
+  }
+}
+
+namespace {
+void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
+  // 1. Spec → configuration (validated before anything is created on disk).
+  const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
+  ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
+  if (!opts.model_path.empty()) cfg.pretrained_model_path = opts.model_path;
+  ensure_writable_dir(opts.results_dir);
+  const int threads = configure_threads(opts.threads, opts.rank);
+  if (opts.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+  const StatusLog& status = status_out.emplace(opts.results_dir + "/status.json");
+
+  // 2. Data.
+  const auto train_ds = open_source(cfg.train, cfg.input_shape());
+  const auto val_ds = cfg.val ? open_source(*cfg.val, cfg.input_shape()) : nullptr;
+  cfg.arch.num_classes = train_ds->num_classes();
+  data::DistributedSampler sampler(train_ds->size(), opts.rank.rank, opts.rank.world_size,
+                                   static_cast<uint64_t>(cfg.random_seed), /*shuffle=*/true, /*drop_last=*/false);
+  const int64_t steps_per_epoch = static_cast<int64_t>(sampler.num_samples()) / cfg.batch_size;
+  if (steps_per_epoch == 0)
+    throw UsageError(log::cat("train_config.batch_size_per_gpu=", cfg.batch_size, " is larger than the ",
+                              sampler.num_samples(), " training images per rank"));
+  const int64_t total_steps = steps_per_epoch * cfg.n_epochs;
+
+  // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights.
+  at::manual_seed(static_cast<uint64_t>(cfg.random_seed));
+  auto net = networks::create(cfg.arch);
+  const auto params = trainable_parameters(*net, cfg.freeze_blocks);
+  auto optimizer = make_optimizer(cfg.optimizer, params, cfg.schedule.at(0, total_steps));
+  TrainState state;
+  if (auto latest = latest_checkpoint(opts.results_dir)) {
+    state = resume_from(*latest, read_model_file(*latest), *net, *optimizer);
+    log::info(log::cat("Resuming from ", *latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
+  } else if (!cfg.pretrained_model_path.empty()) {
+    const ModelFile pretrained = read_model_file(cfg.pretrained_model_path);
+    log::info("Loading pretrained weights from " + cfg.pretrained_model_path);
+    log::info(transfer_module_state(*net, pretrained).table());
+  }
+  const std::string spec_yaml = spec.to_yaml();
+  const CheckpointContent content{net.get(), optimizer.get(), &state, spec_yaml, train_ds->class_names(),
+                                  opts.rank.world_size, cfg.batch_size * opts.rank.world_size};
+
+  log::info(log::cat("Model: ", net->architecture().summary(), ", ", networks::count_parameters(*net), " parameters"));
+  log::info(log::cat("Data: ", train_ds->size(), " training images", val_ds ? ", " + std::to_string(val_ds->size()) + " validation" : "",
+                     "; batch ", cfg.batch_size, ", ", steps_per_epoch, " steps/epoch, ", threads, " threads"));
+  log::info("Optimizer: " + cfg.optimizer.name + ", LR schedule " + cfg.schedule.describe());
+  status.write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
+               {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}});
+  if (state.epoch >= cfg.n_epochs) log::info(log::cat("Training already complete (", state.epoch, " epochs)"));
+
+  // 4. The loop.
+  TrainStep step(*net, *optimizer, cfg.regularizer, cfg.label_smoothing);
+  net->train();
+  for (int64_t epoch = state.epoch; epoch < cfg.n_epochs; ++epoch) {
+    sampler.set_epoch(epoch);
+    data::LoaderOptions lo;
+    lo.batch_size = static_cast<size_t>(cfg.batch_size);
+    lo.num_workers = static_cast<int>(cfg.n_workers);
+    lo.prefetch = static_cast<size_t>(2 * cfg.n_workers + 2);
+    lo.drop_last = true;
+    lo.seed = static_cast<uint64_t>(cfg.random_seed);
+    lo.epoch = epoch;
+    lo.augment = cfg.augment;
+    data::Loader loader(*train_ds, sampler.indices(), lo);
+
+    Progress progress(log::cat("Epoch ", epoch + 1, "/", cfg.n_epochs), steps_per_epoch);
+    const auto t0 = Clock::now();
+    double loss_sum = 0, lr = 0;
+    int64_t correct = 0, seen = 0, step_in_epoch = 0;
+    while (auto batch = loader.next()) {
+      throw_if_interrupted();
+      lr = cfg.schedule.at(state.global_step, total_steps);
+      const StepResult r = step.run(batch->images, batch->labels, lr);
+      ++state.global_step, ++step_in_epoch;
+      loss_sum += r.loss * batch->labels.size(0);
+      correct += r.correct;
+      seen += batch->labels.size(0);
+      progress.update(step_in_epoch, log::cat("loss ", std::setprecision(4), loss_sum / seen, " lr ", lr));
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.train_loss = loss_sum / std::max<int64_t>(1, seen);
+    rec.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(1, seen);
+    rec.lr = lr;
+    rec.seconds = seconds;
+    rec.images_per_s = seen * opts.rank.world_size / seconds;
+    progress.finish(log::cat("loss ", std::setprecision(4), rec.train_loss, " acc ", rec.train_accuracy, " ",
+                             std::setprecision(0), std::fixed, rec.images_per_s, " img/s"));
+    const bool last = epoch + 1 == cfg.n_epochs;
+    if (val_ds && cfg.validation_period > 0 && ((epoch + 1) % cfg.validation_period == 0 || last)) {
+      const auto counts = evaluate_counts(*net, *val_ds, cfg.eval_transform(), cfg.eval_batch_size,
+                                          static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers));
+      const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), val_ds->class_names());
+      rec.val_loss = m.loss, rec.val_accuracy = m.top1;
+      log::info(log::cat("Validation: accuracy ", std::fixed, std::setprecision(4), m.top1, ", loss ", m.loss));
+    }
+    state.epoch = epoch + 1;
+    state.history.push_back(rec);
+
+    // 5. Reports and checkpoints (rank 0 only).
+    if (opts.rank.rank == 0) {
+      const double eta = seconds * static_cast<double>(cfg.n_epochs - state.epoch);
+      status.write(StatusLog::Status::kRunning, "Training loop in progress",
+                   {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"time_per_epoch", format_duration(seconds)},
+                    {"eta", format_duration(eta)}, {"kpi", epoch_kpi(rec)},
+                    {"graphical", {{"loss", rec.train_loss}, {"lr", rec.lr}, {"accuracy", rec.train_accuracy}}}});
+      write_history_csv(state.history, opts.results_dir + "/training_history.csv");
+      plot_training_curves(state.history, opts.results_dir + "/training_curves.png",
+                           "kiln " + net->architecture().summary());
+      if (state.epoch % cfg.checkpoint_interval == 0 || last)
+        log::info("Checkpoint: " + save_checkpoint(opts.results_dir, content));
+    }
+  }
+
+  // 6. The final model: weights, architecture, classes and spec (no optimizer state).
+  if (opts.rank.rank == 0) {
+    CheckpointContent final_model = content;
+    final_model.optimizer = nullptr;
+    write_model_file(opts.results_dir + "/model.kiln", make_model_file(final_model));
+    nlohmann::json kpi = state.history.empty() ? nlohmann::json::object() : epoch_kpi(state.history.back());
+    status.write(StatusLog::Status::kSuccess, "Training finished successfully.",
+                 {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"kpi", kpi}});
+    log::info("Model written to " + opts.results_dir + "/model.kiln");
+  }
+}
+
+}  // namespace
+
+}  // namespace kiln::runtime

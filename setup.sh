@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# kiln setup: installs every missing Debian package (idempotent, quiet when nothing is missing), then builds.
+#   ./setup.sh            install + build (Release-like, into ./build)
+#   KILN_BUILD_DIR=dir    build somewhere else
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev libopenblas0-pthread          # LibTorch 1.13; without OpenBLAS-pthread it uses reference BLAS
+  libopenmpi-dev openmpi-bin                 # MPI backend and mpirun
+  libyaml-cpp-dev libboost-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+  libonnx-dev zlib1g-dev libstb-dev libplplot-dev plplot-driver-cairo
+  dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
+  python3-torch python3-torchvision          # golden tests and the PyTorch reference benchmarks
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD_DIR=${KILN_BUILD_DIR:-build}
+# ccache must not be confused by the precompiled header.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+if ! cmake --build "$BUILD_DIR" -- -j"$(nproc)" >"$BUILD_DIR/build.log" 2>&1; then
+  grep -E "error|FAILED" "$BUILD_DIR/build.log" | head -40 >&2
+  echo "setup: build failed (full log: $BUILD_DIR/build.log)" >&2
+  exit 1
+fi
+echo "setup: ready ($BUILD_DIR/kiln)"

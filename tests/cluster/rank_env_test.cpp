@@ -1,0 +1,101 @@
+#include "kiln/cluster/rank_env.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "kiln/common/error.h"
+
+using kiln::cluster::discover_rank;
+using kiln::cluster::RankInfo;
+
+namespace {
+RankInfo from(const std::map<std::string, std::string>& vars) {
+  return discover_rank([&](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  });
+}
+}  // namespace
+
+TEST(RankEnv, NoVariablesMeansSingleProcess) {
+  RankInfo r = from({});
+  EXPECT_EQ(r.source, "single");
+  EXPECT_EQ(r.world_size, 1);
+  EXPECT_FALSE(r.distributed());
+}
+
+TEST(RankEnv, KilnContract) {
+  RankInfo r = from({{"KILN_RANK", "3"}, {"KILN_WORLD_SIZE", "4"}, {"KILN_LOCAL_RANK", "1"},
+                     {"KILN_LOCAL_WORLD_SIZE", "2"}, {"KILN_NODE_RANK", "1"}, {"KILN_MASTER_ADDR", "10.0.0.1"},
+                     {"KILN_MASTER_PORT", "29500"}});
+  EXPECT_EQ(r.source, "kiln");
+  EXPECT_EQ(r.rank, 3);
+  EXPECT_EQ(r.world_size, 4);
+  EXPECT_EQ(r.local_rank, 1);
+  EXPECT_EQ(r.local_world_size, 2);
+  EXPECT_EQ(r.node_rank, 1);
+  EXPECT_EQ(r.master_addr, "10.0.0.1");
+  EXPECT_EQ(r.master_port, 29500);
+}
+
+TEST(RankEnv, OpenMpiContract) {
+  RankInfo r = from({{"OMPI_COMM_WORLD_RANK", "2"}, {"OMPI_COMM_WORLD_SIZE", "3"},
+                     {"OMPI_COMM_WORLD_LOCAL_RANK", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "3"}});
+  EXPECT_EQ(r.source, "openmpi");
+  EXPECT_EQ(r.rank, 2);
+  EXPECT_EQ(r.world_size, 3);
+  EXPECT_EQ(r.local_world_size, 3);
+}
+
+TEST(RankEnv, PmixAndPmiContracts) {
+  EXPECT_EQ(from({{"PMIX_RANK", "1"}, {"PMIX_SIZE", "2"}}).source, "pmix");
+  RankInfo r = from({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}});
+  EXPECT_EQ(r.source, "pmi");
+  EXPECT_EQ(r.rank, 1);
+}
+
+TEST(RankEnv, SlurmContractParsesTasksPerNodeCounts) {
+  RankInfo r = from({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
+                     {"SLURM_NTASKS_PER_NODE", "4(x2)"}, {"SLURM_NODEID", "1"}});
+  EXPECT_EQ(r.source, "slurm");
+  EXPECT_EQ(r.rank, 5);
+  EXPECT_EQ(r.local_world_size, 4);
+  EXPECT_EQ(r.node_rank, 1);
+}
+
+TEST(RankEnv, TorchrunContract) {
+  RankInfo r = from({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
+                     {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "12345"}});
+  EXPECT_EQ(r.source, "torchrun");
+  EXPECT_EQ(r.master_port, 12345);
+}
+
+TEST(RankEnv, MpiWinsOverSlurmInsideAnAllocation) {
+  // Inside sbatch, mpirun-started ranks all inherit SLURM_PROCID=0: the MPI variables must win.
+  RankInfo r = from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}, {"OMPI_COMM_WORLD_RANK", "1"},
+                     {"OMPI_COMM_WORLD_SIZE", "2"}});
+  EXPECT_EQ(r.source, "openmpi");
+  EXPECT_EQ(r.rank, 1);
+}
+
+TEST(RankEnv, InconsistentContractsAreUsageErrors) {
+  EXPECT_THROW(from({{"RANK", "1"}}), kiln::UsageError);
+  EXPECT_THROW(from({{"RANK", "2"}, {"WORLD_SIZE", "2"}}), kiln::UsageError);
+  EXPECT_THROW(from({{"RANK", "x"}, {"WORLD_SIZE", "2"}}), kiln::UsageError);
+  try {
+    from({{"KILN_RANK", "0"}, {"KILN_WORLD_SIZE", "abc"}});
+    FAIL();
+  } catch (const kiln::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("KILN_WORLD_SIZE='abc'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RankEnv, ThreadsShareTheHostsCores) {
+  RankInfo r;
+  r.local_world_size = 2;
+  EXPECT_EQ(kiln::cluster::threads_per_rank(r, 16), 8);
+  r.local_world_size = 4;
+  EXPECT_EQ(kiln::cluster::threads_per_rank(r, 2), 1);
+}
