@@ -19,11 +19,11 @@ struct Series {
   const char* label;
 };
 
-void panel(const std::vector<Series>& series, const char* ylabel, bool log_y) {
+void panel(const std::vector<Series>& series, const char* ylabel, const char* title) {
   PLFLT xmin = 1e30, xmax = -1e30, ymin = 1e30, ymax = -1e30;
   for (const auto& s : series)
     for (size_t i = 0; i < s.x.size(); ++i) {
-      const PLFLT y = log_y ? std::log10(std::max(s.y[i], 1e-12)) : s.y[i];
+      const PLFLT y = s.y[i];
       xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
       ymin = std::min(ymin, y), ymax = std::max(ymax, y);
     }
@@ -31,18 +31,16 @@ void panel(const std::vector<Series>& series, const char* ylabel, bool log_y) {
   if (xmax - xmin < 1) xmax = xmin + 1;
   const PLFLT pad = std::max<PLFLT>((ymax - ymin) * 0.08, 1e-3);
   plcol0(15);
-  plenv(xmin, xmax, ymin - pad, ymax + pad, 0, log_y ? 20 : 0);
-  pllab("epoch", ylabel, "");
+  plenv(xmin, xmax, ymin - pad, ymax + pad, 0, 0);
+  pllab("epoch", ylabel, title);
   PLFLT legend_y = 0.92;
   for (const auto& s : series) {
     if (s.x.empty()) continue;
     std::vector<PLFLT> y = s.y;
-    if (log_y)
-      for (auto& v : y) v = std::log10(std::max(v, 1e-12));
     plcol0(s.color);
     plwidth(2);
     if (s.x.size() > 1) plline(static_cast<PLINT>(s.x.size()), s.x.data(), y.data());
-    plstring(static_cast<PLINT>(s.x.size()), s.x.data(), y.data(), "#(728)");
+    plpoin(static_cast<PLINT>(s.x.size()), s.x.data(), y.data(), 4);
     plptex(xmin + (xmax - xmin) * 0.97, ymin - pad + (ymax - ymin + 2 * pad) * legend_y, 1, 0, 1, s.label);
     legend_y -= 0.08;
   }
@@ -75,12 +73,9 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
       plscol0(15, 0, 0, 0);
       plssub(3, 1);
       plinit();
-      panel({train_loss, val_loss}, "loss", false);
-      panel({train_acc, val_acc}, "accuracy", false);
-      panel({lr}, "learning rate (log10)", true);
-      pladv(1);
-      plcol0(15);
-      plmtex("t", 1.5, 0.5, 0.5, title.c_str());
+      panel({train_loss, val_loss}, "loss", title.c_str());
+      panel({train_acc, val_acc}, "accuracy", "");
+      panel({lr}, "learning rate (end of epoch)", "");
       plend();
     });
   } catch (const std::exception& e) {

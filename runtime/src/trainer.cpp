@@ -76,6 +76,10 @@ void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
   if (!opts.model_path.empty()) cfg.pretrained_model_path = opts.model_path;
+  if (opts.rank.distributed())
+    throw UsageError("this process is " + opts.rank.str() +
+                     ", but this kiln build has no collectives backend yet: run one process, or use a kiln with "
+                     "distributed support");
   ensure_writable_dir(opts.results_dir);
   const int threads = configure_threads(opts.threads, opts.rank);
   if (opts.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
