@@ -1,0 +1,54 @@
+// Collectives (shared/DESIGN.md §5): a small Communicator interface whose operations return a Work. Backends: MPI
+// (CPU tensors), NCCL (CUDA tensors), and an in-process thread backend for unit tests. No one may touch a tensor
+// while its Work is pending. Setup happens once in the backend's constructor; the calls below are the hot path.
+#pragma once
+#include <ATen/Tensor.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::collectives {
+
+enum class ReduceOp { kSum, kAvg, kMax, kMin };
+const char* to_string(ReduceOp op);
+
+enum class WorkStatus { kPending, kCompleted, kFailed, kTimedOut, kAborted };
+const char* to_string(WorkStatus s);
+
+constexpr std::chrono::milliseconds kNoTimeout{-1};
+
+// A collective in flight. wait() returns instead of hanging when the communicator is aborted or the timeout passes.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool is_completed() = 0;  // non-blocking
+  virtual WorkStatus wait(std::chrono::milliseconds timeout = kNoTimeout) = 0;
+  virtual std::string error() const = 0;  // why it failed/aborted (empty when completed)
+  virtual std::string describe() const = 0;  // "allreduce(sum) #17 float32 x 1048576 (4 MiB)"
+};
+using WorkPtr = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;  // "mpi", "nccl", "thread"
+
+  // In place on every rank; kAvg divides by size(). Dtypes: float32, float64, float16, bfloat16 (and int64 for
+  // kSum/kMax/kMin). The tensor must be contiguous.
+  virtual WorkPtr allreduce(at::Tensor& tensor, ReduceOp op) = 0;
+  virtual WorkPtr broadcast(at::Tensor& tensor, int root) = 0;  // in place
+  // output: contiguous, size() * input.numel() elements of input's dtype; rank r's input lands at [r * n, (r+1) * n).
+  virtual WorkPtr allgather(const at::Tensor& input, at::Tensor& output) = 0;
+  virtual WorkPtr barrier() = 0;
+  // Fails every pending and future Work promptly with `reason` (e.g. "rank 3 on node02 died at step 120").
+  virtual void abort(const std::string& reason) = 0;
+};
+
+// Throws kiln::Error naming the Work unless it completed (convenience for call sites with nothing better to do).
+void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout = kNoTimeout);
+
+}  // namespace kiln::collectives

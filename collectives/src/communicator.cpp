@@ -1,0 +1,36 @@
+#include "kiln/collectives/communicator.h"
+
+#include "kiln/common/error.h"
+
+namespace kiln::collectives {
+
+const char* to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return "sum";
+    case ReduceOp::kAvg: return "avg";
+    case ReduceOp::kMax: return "max";
+    case ReduceOp::kMin: return "min";
+  }
+  return "?";
+}
+
+const char* to_string(WorkStatus s) {
+  switch (s) {
+    case WorkStatus::kPending: return "pending";
+    case WorkStatus::kCompleted: return "completed";
+    case WorkStatus::kFailed: return "failed";
+    case WorkStatus::kTimedOut: return "timed out";
+    case WorkStatus::kAborted: return "aborted";
+  }
+  return "?";
+}
+
+void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout) {
+  const WorkStatus s = work->wait(timeout);
+  if (s == WorkStatus::kCompleted) return;
+  const std::string why = work->error();
+  throw Error(work->describe() + " " + to_string(s) + (why.empty() ? "" : ": " + why),
+              s == WorkStatus::kAborted ? ExitCode::kRankFailed : ExitCode::kFailure);
+}
+
+}  // namespace kiln::collectives
