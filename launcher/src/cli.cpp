@@ -10,6 +10,7 @@
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "kiln/launcher/info.h"
+#include "kiln/launcher/local_launch.h"
 #include "kiln/runtime/tasks.h"
 
 namespace kiln::launcher {
@@ -30,9 +31,19 @@ std::vector<std::string> overrides_of(const CLI::App& cmd) {
   return out;
 }
 
-void add_run_options(CLI::App* cmd, runtime::RunOptions& ro) {
+struct LaunchOptions {
+  int num_processes = 1;
+  int gpus = 0;
+  bool dry_run = false;
+};
+
+void add_run_options(CLI::App* cmd, runtime::RunOptions& ro, LaunchOptions& lo) {
   cmd->add_option("--num_threads", ro.threads, "Intra-op threads per rank (default: cores / local ranks)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--num_processes", lo.num_processes, "CPU ranks to start on this host (through mpirun)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--gpus", lo.gpus, "GPU ranks to start on this host (one per GPU)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--dry-run", lo.dry_run, "Print the launch command and run nothing");
   cmd->allow_extras();
   cmd->footer(kOverridesHelp);
 }
@@ -57,13 +68,14 @@ int run_cli(int argc, char** argv) {
   train->add_option("-r,--results_dir", ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
   train->add_option("-m,--model", ro.model_path, "Pretrained model (.kiln) to start from (overrides pretrained_model_path)");
   train->add_flag("--enable_determinism", ro.deterministic, "Deterministic algorithms (bit-identical reruns)");
-  add_run_options(train, ro);
+  LaunchOptions launch;
+  add_run_options(train, ro, launch);
 
   auto* evaluate = cls->add_subcommand("evaluate", "Evaluate a model: top-1/top-k, per-class accuracy, confusion matrix");
   evaluate->add_option("-e,--experiment_spec_file", ro.spec_file, "Experiment spec (YAML): data and eval_config")->required();
   evaluate->add_option("-m,--model", ro.model_path, "Model file (.kiln) to evaluate")->required();
   evaluate->add_option("-r,--results_dir", ro.results_dir, "Where evaluation/ and status.json go (default: the model's directory)");
-  add_run_options(evaluate, ro);
+  add_run_options(evaluate, ro, launch);
 
   std::string convert_spec, out_dir;
   auto* convert = cls->add_subcommand("dataset_convert", "Convert IDX or image folders into checksummed kiln shards");
@@ -93,8 +105,22 @@ int run_cli(int argc, char** argv) {
       auto* cmd = *train ? train : evaluate;
       ro.overrides = overrides_of(*cmd);
       ro.rank = cluster::discover_rank();
-      if (*train) runtime::run_train(ro);
-      else runtime::run_evaluate(ro);
+      if (launch.gpus > 0 && cuda_device_count() == 0)
+        throw UsageError("--gpus " + std::to_string(launch.gpus) +
+                         " needs CUDA devices and this host has none; for CPU ranks use --num_processes " +
+                         std::to_string(launch.gpus));
+      if (launch.gpus > 0) throw UsageError("GPU ranks (--gpus) are not supported by this build yet");
+      if (launch.num_processes > 1 && !ro.rank.distributed()) {
+        // This process is the launcher: the same command, minus the launch options, becomes every rank's.
+        std::vector<std::string> args(argv + 1, argv + argc);
+        args = strip_option(strip_option(args, "--num_processes", true), "--dry-run", false);
+        code = launch_local({launch.num_processes, args, ro.results_dir, launch.dry_run});
+        if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
+      } else if (*train) {
+        runtime::run_train(ro);
+      } else {
+        runtime::run_evaluate(ro);
+      }
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
     }

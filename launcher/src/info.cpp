@@ -48,6 +48,12 @@ std::string cuda_and_nccl(int* devices) {
 
 }  // namespace
 
+int cuda_device_count() {
+  int devices = 0;
+  cuda_and_nccl(&devices);
+  return devices;
+}
+
 std::string info_text(bool verbose) {
   std::ostringstream os;
   int gpus = 0;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kiln/common/fs.h"
+#include "kiln/runtime/distributed.h"
 
 namespace kiln::runtime {
 
@@ -26,12 +27,27 @@ void EvalCounts::add(const at::Tensor& logits, const at::Tensor& labels, int top
   count += labels.size(0);
 }
 
+void EvalCounts::all_reduce(Distributed& dist, int64_t num_classes) {
+  if (dist.world_size() == 1) return;
+  if (!confusion.defined()) confusion = at::zeros({num_classes, num_classes}, at::kLong);
+  at::Tensor scalars = at::tensor({static_cast<double>(count), static_cast<double>(correct_top1),
+                                   static_cast<double>(correct_topk), loss_sum}, at::kDouble);
+  dist.sum(scalars);
+  dist.sum(confusion);
+  count = static_cast<int64_t>(scalars[0].item<double>());
+  correct_top1 = static_cast<int64_t>(scalars[1].item<double>());
+  correct_topk = static_cast<int64_t>(scalars[2].item<double>());
+  loss_sum = scalars[3].item<double>();
+}
+
+std::vector<size_t> shard_indices(size_t n, int rank, int world_size) {
+  std::vector<size_t> out;
+  for (size_t i = static_cast<size_t>(rank); i < n; i += static_cast<size_t>(world_size)) out.push_back(i);
+  return out;
+}
+
 EvalCounts evaluate_counts(networks::Network& net, const data::Dataset& ds, const data::Augmentation& transform,
                            int64_t batch_size, int top_k, int workers, std::vector<size_t> indices) {
-  if (indices.empty()) {
-    indices.resize(ds.size());
-    std::iota(indices.begin(), indices.end(), size_t{0});
-  }
   data::LoaderOptions opts;
   opts.batch_size = static_cast<size_t>(batch_size);
   opts.num_workers = workers;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "kiln/common/env.h"
 #include "kiln/runtime/report.h"
 
 namespace kiln::runtime {
@@ -23,8 +24,19 @@ std::string clock_string(double seconds) {
 }
 }  // namespace
 
+namespace {
+// KILN_PROGRESS=bar|plain|auto (default). Ranks under mpirun write to a pseudo-terminal whose lines mpirun tags and
+// interleaves, so auto means plain lines there.
+bool use_bar() {
+  const std::string mode = env_string("KILN_PROGRESS", "auto");
+  if (mode == "bar") return true;
+  if (mode == "plain") return false;
+  return ::isatty(STDOUT_FILENO) == 1 && env_string("OMPI_COMM_WORLD_SIZE").empty() && env_string("PMIX_RANK").empty();
+}
+}  // namespace
+
 Progress::Progress(std::string title, int64_t total, std::string unit)
-    : title_(std::move(title)), unit_(std::move(unit)), total_(total), tty_(::isatty(STDOUT_FILENO) == 1),
+    : title_(std::move(title)), unit_(std::move(unit)), total_(total), tty_(use_bar()),
       start_(std::chrono::steady_clock::now()), last_print_(start_) {}
 
 void Progress::update(int64_t done, const std::string& stats) { emit(done, stats, false); }

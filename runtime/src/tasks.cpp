@@ -34,7 +34,8 @@ void run_evaluate(const RunOptions& opts) {
     log::info(log::cat("Evaluating ", opts.model_path, " (", a.summary(), ") on ", ds->size(), " images of ", src.key));
     status.write(StatusLog::Status::kStarted, "Starting evaluation.");
     const auto counts = evaluate_counts(*model.net, *ds, cfg.eval_transform(), cfg.eval_batch_size,
-                                        static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers));
+                                        static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers),
+                                        shard_indices(ds->size(), 0, 1));
     const auto names = model.class_names.empty() ? ds->class_names() : model.class_names;
     const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), names);
     const std::string out = (results.empty() ? "." : results) + "/evaluation";

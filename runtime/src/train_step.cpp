@@ -41,8 +41,8 @@ std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::
 }
 
 TrainStep::TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg,
-                     double label_smoothing)
-    : net_(net), optimizer_(optimizer), reg_(reg), label_smoothing_(label_smoothing) {
+                     double label_smoothing, collectives::GradientReducer* reducer)
+    : net_(net), optimizer_(optimizer), reg_(reg), label_smoothing_(label_smoothing), reducer_(reducer) {
   if (reg_.type == "None" || reg_.weight_decay == 0) return;
   for (auto& p : net.named_parameters()) {
     const std::string& name = p.key();
@@ -71,7 +71,8 @@ StepResult TrainStep::run(const at::Tensor& images, const at::Tensor& labels, do
   const at::Tensor logits = net_.forward(images);
   const at::Tensor loss = torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
-  loss.backward();
+  loss.backward();  // with a reducer, buckets are all-reduced while this runs
+  if (reducer_) reducer_->finalize();
   regularize();
   optimizer_.step();
   return {loss.item<double>(), logits.argmax(1).eq(labels).sum().item<int64_t>()};

@@ -6,15 +6,16 @@
 #include <chrono>
 #include <optional>
 #include <thread>
-#include <filesystem>
 #include <iomanip>
 #include <sstream>
 
-#include "kiln/runtime/checkpoint.h"
+#include "kiln/collectives/reducer.h"
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
+#include "kiln/runtime/checkpoint.h"
+#include "kiln/runtime/distributed.h"
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
@@ -22,8 +23,6 @@
 #include "kiln/runtime/tasks.h"
 #include "kiln/runtime/train_step.h"
 #include "kiln/specs/classification.h"
-
-namespace fs = std::filesystem;
 
 namespace kiln::runtime {
 namespace {
@@ -65,80 +64,107 @@ void run_train(const RunOptions& opts) {
     train_impl(opts, status);
   } catch (const std::exception& e) {
     // status.json records why the run ended, as TAO's does; the error itself still reaches main().
-    if (status && opts.rank.rank == 0) status->write(StatusLog::Status::kFailure, e.what());
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
     throw;
   }
 }
 
 namespace {
+
+data::LoaderOptions epoch_loader_options(const ClassificationConfig& cfg, int64_t epoch) {
+  data::LoaderOptions lo;
+  lo.batch_size = static_cast<size_t>(cfg.batch_size);
+  lo.num_workers = static_cast<int>(cfg.n_workers);
+  lo.prefetch = static_cast<size_t>(2 * cfg.n_workers + 2);
+  lo.drop_last = true;
+  lo.seed = static_cast<uint64_t>(cfg.random_seed);
+  lo.epoch = epoch;
+  lo.augment = cfg.augment;
+  return lo;
+}
+
+std::vector<at::Tensor> module_buffers(networks::Network& net) {
+  std::vector<at::Tensor> out;
+  for (auto& b : net.named_buffers()) out.push_back(b.value());
+  return out;
+}
+
 void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
-  // 1. Spec → configuration (validated before anything is created on disk).
+  // 1. Spec → configuration (validated before anything is created on disk), then the rank's world.
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
   if (!opts.model_path.empty()) cfg.pretrained_model_path = opts.model_path;
-  if (opts.rank.distributed())
-    throw UsageError("this process is " + opts.rank.str() +
-                     ", but this kiln build has no collectives backend yet: run one process, or use a kiln with "
-                     "distributed support");
   ensure_writable_dir(opts.results_dir);
+  Distributed dist(opts.rank);
+  if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems
   const int threads = configure_threads(opts.threads, opts.rank);
   if (opts.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
-  const StatusLog& status = status_out.emplace(opts.results_dir + "/status.json");
+  if (dist.is_root()) status_out.emplace(opts.results_dir + "/status.json");
 
-  // 2. Data.
+  // 2. Data: this rank's share of every epoch comes from the distributed sampler.
   const auto train_ds = open_source(cfg.train, cfg.input_shape());
   const auto val_ds = cfg.val ? open_source(*cfg.val, cfg.input_shape()) : nullptr;
   cfg.arch.num_classes = train_ds->num_classes();
-  data::DistributedSampler sampler(train_ds->size(), opts.rank.rank, opts.rank.world_size,
+  data::DistributedSampler sampler(train_ds->size(), dist.rank(), dist.world_size(),
                                    static_cast<uint64_t>(cfg.random_seed), /*shuffle=*/true, /*drop_last=*/false);
   const int64_t steps_per_epoch = static_cast<int64_t>(sampler.num_samples()) / cfg.batch_size;
   if (steps_per_epoch == 0)
     throw UsageError(log::cat("train_config.batch_size_per_gpu=", cfg.batch_size, " is larger than the ",
                               sampler.num_samples(), " training images per rank"));
   const int64_t total_steps = steps_per_epoch * cfg.n_epochs;
+  const int64_t global_batch = cfg.batch_size * dist.world_size();
 
-  // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights.
+  // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights. Every rank loads the
+  //    same file; rank 0's weights are then broadcast so all replicas start identical whatever happened.
   at::manual_seed(static_cast<uint64_t>(cfg.random_seed));
   auto net = networks::create(cfg.arch);
   const auto params = trainable_parameters(*net, cfg.freeze_blocks);
   auto optimizer = make_optimizer(cfg.optimizer, params, cfg.schedule.at(0, total_steps));
   TrainState state;
   if (auto latest = latest_checkpoint(opts.results_dir)) {
-    state = resume_from(*latest, read_model_file(*latest), *net, *optimizer);
+    const ModelFile ckpt = read_model_file(*latest);
+    state = resume_from(*latest, ckpt, *net, *optimizer);
     log::info(log::cat("Resuming from ", *latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
+    const int saved_world = ckpt.meta.value("world_size", 1);
+    if (saved_world != dist.world_size())
+      log::info(log::cat("The checkpoint was trained on ", saved_world, " rank(s), global batch ",
+                         ckpt.meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
+                         " rank(s), global batch ", global_batch, " (", steps_per_epoch, " steps/epoch)"));
   } else if (!cfg.pretrained_model_path.empty()) {
     const ModelFile pretrained = read_model_file(cfg.pretrained_model_path);
     log::info("Loading pretrained weights from " + cfg.pretrained_model_path);
     log::info(transfer_module_state(*net, pretrained).table());
   }
+  std::unique_ptr<collectives::GradientReducer> reducer;
+  if (dist.comm()) {
+    reducer = std::make_unique<collectives::GradientReducer>(*dist.comm(), params);
+    std::vector<at::Tensor> state_tensors = net->parameters();
+    for (const auto& b : module_buffers(*net)) state_tensors.push_back(b);
+    reducer->broadcast(state_tensors, 0);
+  }
   const std::string spec_yaml = spec.to_yaml();
   const CheckpointContent content{net.get(), optimizer.get(), &state, spec_yaml, train_ds->class_names(),
-                                  opts.rank.world_size, cfg.batch_size * opts.rank.world_size};
+                                  dist.world_size(), global_batch};
 
   log::info(log::cat("Model: ", net->architecture().summary(), ", ", networks::count_parameters(*net), " parameters"));
   log::info(log::cat("Data: ", train_ds->size(), " training images", val_ds ? ", " + std::to_string(val_ds->size()) + " validation" : "",
-                     "; batch ", cfg.batch_size, ", ", steps_per_epoch, " steps/epoch, ", threads, " threads"));
+                     "; ", dist.world_size(), " rank(s) x batch ", cfg.batch_size, " = global batch ", global_batch, ", ",
+                     steps_per_epoch, " steps/epoch, ", threads, " thread(s) per rank"));
+  if (reducer) log::info(log::cat("Gradient reduction: ", reducer->num_buckets(), " bucket(s), ", dist.comm()->backend()));
   log::info("Optimizer: " + cfg.optimizer.name + ", LR schedule " + cfg.schedule.describe());
-  status.write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
-               {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}});
+  if (status_out)
+    status_out->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
+                      {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}});
   if (state.epoch >= cfg.n_epochs) log::info(log::cat("Training already complete (", state.epoch, " epochs)"));
 
   // 4. The loop.
-  TrainStep step(*net, *optimizer, cfg.regularizer, cfg.label_smoothing);
+  TrainStep step(*net, *optimizer, cfg.regularizer, cfg.label_smoothing, reducer.get());
   net->train();
   for (int64_t epoch = state.epoch; epoch < cfg.n_epochs; ++epoch) {
     sampler.set_epoch(epoch);
-    data::LoaderOptions lo;
-    lo.batch_size = static_cast<size_t>(cfg.batch_size);
-    lo.num_workers = static_cast<int>(cfg.n_workers);
-    lo.prefetch = static_cast<size_t>(2 * cfg.n_workers + 2);
-    lo.drop_last = true;
-    lo.seed = static_cast<uint64_t>(cfg.random_seed);
-    lo.epoch = epoch;
-    lo.augment = cfg.augment;
-    data::Loader loader(*train_ds, sampler.indices(), lo);
-
-    Progress progress(log::cat("Epoch ", epoch + 1, "/", cfg.n_epochs), steps_per_epoch);
+    data::Loader loader(*train_ds, sampler.indices(), epoch_loader_options(cfg, epoch));
+    std::optional<Progress> progress;
+    if (dist.is_root()) progress.emplace(log::cat("Epoch ", epoch + 1, "/", cfg.n_epochs), steps_per_epoch);
     const auto t0 = Clock::now();
     double loss_sum = 0, lr = 0;
     int64_t correct = 0, seen = 0, step_in_epoch = 0;
@@ -150,23 +176,30 @@ void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
       loss_sum += r.loss * batch->labels.size(0);
       correct += r.correct;
       seen += batch->labels.size(0);
-      progress.update(step_in_epoch, log::cat("loss ", std::setprecision(4), loss_sum / seen, " lr ", lr));
+      if (progress) progress->update(step_in_epoch, log::cat("loss ", std::setprecision(4), loss_sum / seen, " lr ", lr));
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
+    // Epoch metrics over all ranks; batch-norm statistics averaged so every replica evaluates and saves the same.
+    at::Tensor totals = at::tensor({loss_sum, static_cast<double>(correct), static_cast<double>(seen)}, at::kDouble);
+    dist.sum(totals);
+    dist.average(module_buffers(*net));
     EpochRecord rec;
     rec.epoch = epoch + 1;
-    rec.train_loss = loss_sum / std::max<int64_t>(1, seen);
-    rec.train_accuracy = static_cast<double>(correct) / std::max<int64_t>(1, seen);
+    rec.train_loss = totals[0].item<double>() / std::max(1.0, totals[2].item<double>());
+    rec.train_accuracy = totals[1].item<double>() / std::max(1.0, totals[2].item<double>());
     rec.lr = lr;
     rec.seconds = seconds;
-    rec.images_per_s = seen * opts.rank.world_size / seconds;
-    progress.finish(log::cat("loss ", std::setprecision(4), rec.train_loss, " acc ", rec.train_accuracy, " ",
-                             std::setprecision(0), std::fixed, rec.images_per_s, " img/s"));
+    rec.images_per_s = totals[2].item<double>() / seconds;
+    if (progress)
+      progress->finish(log::cat("loss ", std::setprecision(4), rec.train_loss, " acc ", rec.train_accuracy, " ",
+                                std::setprecision(0), std::fixed, rec.images_per_s, " img/s"));
     const bool last = epoch + 1 == cfg.n_epochs;
     if (val_ds && cfg.validation_period > 0 && ((epoch + 1) % cfg.validation_period == 0 || last)) {
-      const auto counts = evaluate_counts(*net, *val_ds, cfg.eval_transform(), cfg.eval_batch_size,
-                                          static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers));
+      auto counts = evaluate_counts(*net, *val_ds, cfg.eval_transform(), cfg.eval_batch_size,
+                                    static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers),
+                                    shard_indices(val_ds->size(), dist.rank(), dist.world_size()));
+      counts.all_reduce(dist, val_ds->num_classes());
       const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), val_ds->class_names());
       rec.val_loss = m.loss, rec.val_accuracy = m.top1;
       log::info(log::cat("Validation: accuracy ", std::fixed, std::setprecision(4), m.top1, ", loss ", m.loss));
@@ -175,12 +208,12 @@ void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
     state.history.push_back(rec);
 
     // 5. Reports and checkpoints (rank 0 only).
-    if (opts.rank.rank == 0) {
+    if (dist.is_root()) {
       const double eta = seconds * static_cast<double>(cfg.n_epochs - state.epoch);
-      status.write(StatusLog::Status::kRunning, "Training loop in progress",
-                   {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"time_per_epoch", format_duration(seconds)},
-                    {"eta", format_duration(eta)}, {"kpi", epoch_kpi(rec)},
-                    {"graphical", {{"loss", rec.train_loss}, {"lr", rec.lr}, {"accuracy", rec.train_accuracy}}}});
+      status_out->write(StatusLog::Status::kRunning, "Training loop in progress",
+                        {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"time_per_epoch", format_duration(seconds)},
+                         {"eta", format_duration(eta)}, {"kpi", epoch_kpi(rec)},
+                         {"graphical", {{"loss", rec.train_loss}, {"lr", rec.lr}, {"accuracy", rec.train_accuracy}}}});
       write_history_csv(state.history, opts.results_dir + "/training_history.csv");
       plot_training_curves(state.history, opts.results_dir + "/training_curves.png",
                            "kiln " + net->architecture().summary());
@@ -190,15 +223,16 @@ void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
   }
 
   // 6. The final model: weights, architecture, classes and spec (no optimizer state).
-  if (opts.rank.rank == 0) {
+  if (dist.is_root()) {
     CheckpointContent final_model = content;
     final_model.optimizer = nullptr;
     write_model_file(opts.results_dir + "/model.kiln", make_model_file(final_model));
     nlohmann::json kpi = state.history.empty() ? nlohmann::json::object() : epoch_kpi(state.history.back());
-    status.write(StatusLog::Status::kSuccess, "Training finished successfully.",
-                 {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"kpi", kpi}});
+    status_out->write(StatusLog::Status::kSuccess, "Training finished successfully.",
+                      {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"kpi", kpi}});
     log::info("Model written to " + opts.results_dir + "/model.kiln");
   }
+  dist.barrier();  // no rank leaves (and finalises MPI) while rank 0 is still writing
 }
 
 }  // namespace

@@ -35,6 +35,10 @@ std::string type_name(const Field& f) {
       return "group";
     case Type::kOneOf:
       return "one of";
+    case Type::kGroupList:
+      return "list of groups";
+    case Type::kStringMap:
+      return "string map";
   }
   return "";
 }
@@ -44,6 +48,11 @@ struct ValueText {
   std::string operator()(int64_t i) { return std::to_string(i); }
   std::string operator()(double d) { return format_float(d); }
   std::string operator()(const std::string& s) { return s.empty() ? "\"\"" : s; }
+  std::string operator()(const StringMap& entries) {
+    std::vector<std::string> parts;
+    for (const auto& [name, value] : entries) parts.push_back(name + ": " + (*this)(value));
+    return "{" + join(parts, ", ") + "}";
+  }
   template <typename T>
   std::string operator()(const std::vector<T>& items) {
     std::vector<std::string> parts;
@@ -64,6 +73,7 @@ std::string default_text(const Field& f) {
   if (f.required) return "**required**";
   if (f.type == Type::kGroup) return detail::has_required(f) ? "absent" : "";
   if (f.type == Type::kOneOf) return f.default_choice.empty() ? "absent" : code(f.default_choice);
+  if (f.type == Type::kGroupList) return code("[]");
   if (!f.default_value) return "absent";
   return code(std::visit(ValueText{}, *f.default_value));
 }
@@ -72,13 +82,15 @@ std::string range_column(const Field& f) {
   if (f.type == Type::kEnum) return codes(f.choices);
   if (f.type == Type::kOneOf) return codes(detail::field_names(f.children));
   std::string range = detail::range_text(f.min, f.max, f.exclusive_min);
-  if (f.type != Type::kIntList && f.type != Type::kFloatList && f.type != Type::kStringList) return range;
+  const bool items = f.type == Type::kGroupList;
+  if (f.type != Type::kIntList && f.type != Type::kFloatList && f.type != Type::kStringList && !items) return range;
+  const std::string unit = items ? " items" : " values";
   std::string length;
   if (f.min_len && f.max_len) {
-    length = std::to_string(*f.min_len) + " to " + std::to_string(*f.max_len) + " values";
+    length = std::to_string(*f.min_len) + " to " + std::to_string(*f.max_len) + unit;
   } else if (f.min_len || f.max_len) {
-    length = f.min_len ? "at least " + std::to_string(*f.min_len) + " values"
-                       : "at most " + std::to_string(*f.max_len) + " values";
+    length =
+        f.min_len ? "at least " + std::to_string(*f.min_len) + unit : "at most " + std::to_string(*f.max_len) + unit;
   }
   if (!range.empty()) range = "each " + range;
   return length.empty() || range.empty() ? length + range : length + "; " + range;
@@ -90,10 +102,17 @@ std::string escape(const std::string& text) {
   return out;
 }
 
-bool is_container(const Field& f) { return f.type == Type::kGroup || f.type == Type::kOneOf; }
+bool is_container(const Field& f) {
+  return f.type == Type::kGroup || f.type == Type::kOneOf || f.type == Type::kGroupList;
+}
 
 std::string join_path(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
+}
+
+// A group list's section is about one item: "nodes[]".
+std::string section_path(const std::string& prefix, const Field& f) {
+  return join_path(prefix, f.name) + (f.type == Type::kGroupList ? "[]" : "");
 }
 
 void table(std::ostream& out, const std::vector<Field>& fields, const std::string& prefix) {
@@ -101,7 +120,7 @@ void table(std::ostream& out, const std::vector<Field>& fields, const std::strin
   out << "|---|---|---|---|---|\n";
   for (const auto& f : fields) {
     std::string doc = escape(f.doc);
-    if (is_container(f)) doc += std::string(doc.empty() ? "" : " ") + "See " + code(join_path(prefix, f.name)) + ".";
+    if (is_container(f)) doc += std::string(doc.empty() ? "" : " ") + "See " + code(section_path(prefix, f)) + ".";
     out << "| " << code(f.name) << " | " << type_name(f) << " | " << default_text(f) << " | " << range_column(f)
         << " | " << doc << " |\n";
   }
@@ -120,7 +139,7 @@ void section(std::ostream& out, const Field& f, const std::string& path) {
   }
   if (!f.children.empty()) table(out, f.children, path);
   for (const auto& c : f.children) {
-    if (is_container(c)) section(out, c, join_path(path, c.name));
+    if (is_container(c)) section(out, c, section_path(path, c));
   }
 }
 
@@ -137,7 +156,7 @@ std::string describe_schema(const Schema& schema) {
     table(out, schema.fields, "");
   }
   for (const auto& f : schema.fields) {
-    if (is_container(f)) section(out, f, f.name);
+    if (is_container(f)) section(out, f, section_path("", f));
   }
   std::string text = out.str();
   while (text.size() > 1 && text[text.size() - 1] == '\n' && text[text.size() - 2] == '\n') text.pop_back();

@@ -89,6 +89,18 @@ Field one_of(std::string name, std::vector<Field> alternatives, std::string defa
   return f;
 }
 
+Field group_list(std::string name, std::vector<Field> item_keys, std::string doc) {
+  Field f = make(std::move(name), Type::kGroupList, std::move(doc));
+  f.children = std::move(item_keys);
+  return f;
+}
+
+Field string_map(std::string name, std::string doc) {
+  Field f = make(std::move(name), Type::kStringMap, std::move(doc));
+  f.default_value = Value(StringMap{});
+  return f;
+}
+
 Field required(Field f) {
   f.required = true;
   f.default_value.reset();

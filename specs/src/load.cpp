@@ -82,6 +82,7 @@ Spec load_spec_text(const Schema& schema, const std::string& yaml, const std::st
     const std::string base =
         fs::absolute(base_dir.empty() ? fs::current_path() : fs::path(base_dir)).lexically_normal();
     detail::validate(schema, *root, base, spec, issues);
+    if (schema.check) schema.check(spec, issues);
   }
   if (!issues.empty()) {
     for (size_t i = ranks.size(); i < issues.size(); ++i) ranks.push_back(override_rank(issues[i], parsed));

@@ -6,7 +6,8 @@
 namespace kiln::specs {
 namespace {
 
-const char* const kTypeNames[] = {"bool", "int", "float", "string", "int list", "float list", "string list"};
+const char* const kTypeNames[] = {"bool",     "int",        "float",       "string",
+                                  "int list", "float list", "string list", "string map"};
 
 std::string message_for(const std::string& file, const std::vector<SpecIssue>& issues) {
   std::string what =
@@ -54,7 +55,7 @@ SpecError::SpecError(std::vector<SpecIssue> issues) : SpecError(file_of(issues),
 SpecError::SpecError(const std::string& file, std::vector<SpecIssue> issues)
     : UsageError(message_for(file, issues)), issues_(std::move(issues)) {}
 
-bool Spec::has(const std::string& path) const { return values_.count(path) > 0; }
+bool Spec::has(const std::string& path) const { return values_.count(path) > 0 || list_sizes_.count(path) > 0; }
 
 bool Spec::get_bool(const std::string& path) const { return get_as<bool>(*this, path, "bool"); }
 
@@ -80,6 +81,16 @@ const std::vector<double>& Spec::get_float_list(const std::string& path) const {
 
 const std::vector<std::string>& Spec::get_string_list(const std::string& path) const {
   return get_as<std::vector<std::string>>(*this, path, "string list");
+}
+
+const StringMap& Spec::get_string_map(const std::string& path) const {
+  return get_as<StringMap>(*this, path, "string map");
+}
+
+size_t Spec::count(const std::string& path) const {
+  auto it = list_sizes_.find(path);
+  if (it == list_sizes_.end()) throw Error("spec key '" + path + "' is not a group list (requested its count)");
+  return it->second;
 }
 
 const std::string& Spec::choice(const std::string& path) const {

@@ -75,12 +75,27 @@ bool check_override_key(const Schema& schema, const Override& ov, std::vector<Sp
   for (size_t i = 0; i < ov.path.size(); ++i) {
     const std::string& segment = ov.path[i];
     const Field* f = find_field(*level, segment);
+    const Field* list = find_field(*level, segment.substr(0, segment.find('[')));
+    if (!f && list && list->type == Type::kGroupList) f = list;  // "nodes[0].slots": the list message below
     if (!f) {
       issues.push_back(
           {command_line(), ov.key, "unknown key '" + segment + "'" + did_you_mean(segment, field_names(*level))});
       return false;
     }
-    if (i + 1 < ov.path.size() && !is_container(*f)) {
+    const size_t rest = ov.path.size() - i - 1;
+    if (f->type == Type::kGroupList && (rest > 0 || f->name != segment)) {
+      issues.push_back(
+          {command_line(), ov.key, "'" + f->name + "' is a list; set it as a whole (" + f->name + "=[{...}, {...}])"});
+      return false;
+    }
+    if (f->type == Type::kStringMap && rest == 1) return true;  // "env.NAME=value" sets one entry
+    if (f->type == Type::kStringMap && rest > 1) {
+      issues.push_back(
+          {command_line(), ov.key,
+           "'" + segment + "." + ov.path[i + 1] + "' is a single value, it has no key '" + ov.path[i + 2] + "'"});
+      return false;
+    }
+    if (rest > 0 && !is_container(*f)) {
       issues.push_back(
           {command_line(), ov.key, "'" + segment + "' is a single value, it has no key '" + ov.path[i + 1] + "'"});
       return false;

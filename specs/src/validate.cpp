@@ -69,6 +69,8 @@ class Validator {
  private:
   void present(const Field& f, const Node& node, const std::string& path) {
     if (f.type == Type::kOneOf) return one_of(f, node, path);
+    if (f.type == Type::kGroupList) return group_list(f, node, path);
+    if (f.type == Type::kStringMap) return string_map(f, node, path);
     if (f.type == Type::kGroup) {
       if (node.kind != Node::Kind::kMap && node.kind != Node::Kind::kNull) {
         return issue(node.where, path, "expected a group of keys (a map), got " + describe(node));
@@ -90,6 +92,7 @@ class Validator {
       spec_.locations_[path] = here;
       return group(f.children, nullptr, path, here);
     }
+    if (f.type == Type::kGroupList) return list_size(path, 0, here);
     if (!f.default_value) return;
     Value v = *f.default_value;
     if (f.type == Type::kPath) {
@@ -131,6 +134,56 @@ class Validator {
     choose(f, chosen->key, &chosen->value, path, chosen->key_where);
   }
 
+  // Every item is checked, even when there are too many or too few, so that all problems show at once.
+  void group_list(const Field& f, const Node& node, const std::string& path) {
+    if (node.kind != Node::Kind::kList) {
+      return issue(node.where, path,
+                   "expected a list of groups (one '- key: value' map per item), got " + describe(node));
+    }
+    check_length(f, node, path, "items");
+    list_size(path, node.items.size(), node.where);
+    for (size_t i = 0; i < node.items.size(); ++i) {
+      const Node& item = node.items[i];
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      if (item.kind != Node::Kind::kMap) {
+        issue(item.where, item_path, "expected a group of keys (a map), got " + describe(item));
+        continue;
+      }
+      spec_.locations_[item_path] = item.where;
+      group(f.children, &item, item_path, item.where);
+    }
+  }
+
+  // Any names; each value a scalar, kept as its text. "key:" with nothing after it is an empty map, as for groups.
+  void string_map(const Field& f, const Node& node, const std::string& path) {
+    if (node.kind != Node::Kind::kMap && node.kind != Node::Kind::kNull) {
+      return issue(node.where, path, "expected a map of names to values, got " + describe(node));
+    }
+    StringMap values;
+    bool ok = true;
+    for (const auto& e : node.entries) {
+      const std::string entry_path = join_path(path, e.key);
+      if (std::string problem = f.key_check ? f.key_check(e.key) : ""; !problem.empty()) {
+        issue(e.key_where, entry_path, problem);
+        ok = false;
+      }
+      if (e.value.kind != Node::Kind::kScalar) {
+        issue(e.value.where, entry_path, "expected a string, got " + describe(e.value));
+        ok = false;
+        continue;
+      }
+      values[e.key] = e.value.scalar;
+      spec_.locations_[entry_path] = e.key_where;
+    }
+    if (!ok) return;
+    Value v(std::move(values));
+    if (f.check) {
+      std::string problem = f.check(v);
+      if (!problem.empty()) return issue(node.where, path, problem);
+    }
+    store(path, std::move(v), node.where);
+  }
+
   void choose(const Field& f, const std::string& name, const Node* node, const std::string& path,
               const Location& here) {
     spec_.choices_[path] = name;
@@ -160,7 +213,7 @@ class Validator {
     return v;
   }
 
-  bool check_length(const Field& f, const Node& node, const std::string& path) {
+  bool check_length(const Field& f, const Node& node, const std::string& path, const char* unit = "values") {
     const size_t n = node.items.size();
     if ((!f.min_len || n >= *f.min_len) && (!f.max_len || n <= *f.max_len)) return true;
     std::string want;
@@ -169,7 +222,7 @@ class Validator {
     } else {
       want = f.min_len ? "at least " + std::to_string(*f.min_len) : "at most " + std::to_string(*f.max_len);
     }
-    issue(node.where, path, "expected " + want + " values, got " + std::to_string(n));
+    issue(node.where, path, "expected " + want + " " + unit + ", got " + std::to_string(n));
     return false;
   }
 
@@ -268,6 +321,13 @@ class Validator {
 
   void store(const std::string& path, Value v, const Location& where) {
     spec_.values_[path] = std::move(v);
+    spec_.order_.push_back(path);
+    spec_.locations_[path] = where;
+  }
+
+  // In order_ too, so that to_yaml() writes the list where the schema has it.
+  void list_size(const std::string& path, size_t size, const Location& where) {
+    spec_.list_sizes_[path] = size;
     spec_.order_.push_back(path);
     spec_.locations_[path] = where;
   }

@@ -6,4 +6,7 @@ namespace kiln::launcher {
 
 std::string info_text(bool verbose);
 
+// Usable CUDA devices on this host (0 when kiln was built without CUDA or there is no driver/device).
+int cuda_device_count();
+
 }  // namespace kiln::launcher

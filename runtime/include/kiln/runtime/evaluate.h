@@ -20,6 +20,8 @@ struct EvalCounts {
   at::Tensor confusion;  // int64 [classes, classes]: row = true label, column = prediction
 
   void add(const at::Tensor& logits, const at::Tensor& labels, int top_k);
+  // Adds every rank's counts together (each rank evaluated its own shard); no-op on one rank.
+  void all_reduce(class Distributed& dist, int64_t num_classes);
 };
 
 struct Metrics {
@@ -35,9 +37,12 @@ struct Metrics {
   std::string table() const;          // human-readable report
 };
 
-// Runs `net` in eval mode over `indices` of `ds` (all records when empty).
+// This rank's share of an evaluation set: records rank, rank + world, ... (no padding, so metrics are exact).
+std::vector<size_t> shard_indices(size_t n, int rank, int world_size);
+
+// Runs `net` in eval mode over records `indices` of `ds` (e.g. shard_indices(ds.size(), 0, 1): all of them).
 EvalCounts evaluate_counts(networks::Network& net, const data::Dataset& ds, const data::Augmentation& transform,
-                           int64_t batch_size, int top_k, int workers, std::vector<size_t> indices = {});
+                           int64_t batch_size, int top_k, int workers, std::vector<size_t> indices);
 
 // Writes metrics.json, per_class_accuracy.csv and confusion_matrix.csv into `dir` (each atomically).
 void write_metrics(const Metrics& m, const std::string& dir);

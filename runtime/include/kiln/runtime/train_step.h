@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "kiln/collectives/reducer.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/experiment.h"
 
@@ -26,7 +27,9 @@ struct StepResult {
 
 class TrainStep {
  public:
-  TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg, double label_smoothing);
+  // `reducer` (data-parallel runs) averages gradients across ranks between backward and the optimizer step.
+  TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg, double label_smoothing,
+            collectives::GradientReducer* reducer = nullptr);
   StepResult run(const at::Tensor& images, const at::Tensor& labels, double lr);
 
  private:
@@ -35,6 +38,7 @@ class TrainStep {
   torch::optim::Optimizer& optimizer_;
   RegularizerConfig reg_;
   double label_smoothing_;
+  collectives::GradientReducer* reducer_;
   std::vector<at::Tensor> reg_weights_;  // TAO's reg_config scope: conv (4-D) and dense (2-D) weights only
 };
 

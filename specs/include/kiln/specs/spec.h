@@ -40,15 +40,24 @@ class SpecError : public UsageError {
   std::vector<SpecIssue> issues_;
 };
 
-enum class Type { kBool, kInt, kFloat, kString, kPath, kEnum, kIntList, kFloatList, kStringList, kGroup, kOneOf };
+enum class Type {
+  kBool, kInt, kFloat, kString, kPath, kEnum, kIntList, kFloatList, kStringList, kGroup, kOneOf,
+  kGroupList,  // a list of groups, each item checked against `children` (e.g. a cluster's nodes)
+  kStringMap,  // free-form names mapped to scalar values, kept as strings (e.g. environment variables)
+};
+
+// A kStringMap's value. Sorted by name, so everything built from it is deterministic.
+using StringMap = std::map<std::string, std::string>;
 
 using Value = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>,
-                           std::vector<std::string>>;
+                           std::vector<std::string>, StringMap>;
 
 // One key of the schema. Groups hold children; a OneOf group holds alternative child groups of which exactly one
 // may be given (e.g. optimizer: {sgd: {...}} | {adam: {...}}, or the shorthand `optimizer: adam`);
 // `default_choice` is used when none is given. An absent group gets its defaults, except an optional group with
 // required keys (e.g. dataset_config.val), which stays absent as a whole.
+// A GroupList's items are groups of `children`, addressed as "nodes[0].host"; an absent optional one is empty.
+// A StringMap takes any names; each value must be a scalar and is kept as written ("4", "true").
 struct Field {
   std::string name;
   Type type = Type::kString;
@@ -57,14 +66,17 @@ struct Field {
   bool required = false;
   std::optional<double> min, max;      // inclusive range for numbers and for each list element
   bool exclusive_min = false;          // min itself is not allowed (e.g. a learning rate must be > 0)
-  std::optional<size_t> min_len, max_len;   // list length limits
+  std::optional<size_t> min_len, max_len;   // list length limits (also the number of GroupList items)
   std::vector<std::string> choices;    // kEnum
   bool must_exist = false;             // kPath: the file/dir must exist (checked after resolving)
   bool allow_empty_path = true;        // kPath: "" means "not set"
-  std::vector<Field> children;         // kGroup / kOneOf
+  std::vector<Field> children;         // kGroup / kOneOf / kGroupList (the keys of each item)
   std::string default_choice;          // kOneOf
   // Extra check on a present value (after type/range checks): returns "" when fine, else the message.
+  // Not called for groups and group lists (see Schema::check).
   std::function<std::string(const Value&)> check;
+  // kStringMap: checks each name (e.g. that it is an environment variable name), reported at the name.
+  std::function<std::string(const std::string&)> key_check;
 };
 
 // Builder helpers so schemas read like the YAML they describe.
@@ -83,17 +95,25 @@ Field float_list(std::string name, std::vector<double> def, std::string doc, std
                  std::optional<double> max = {});
 Field group(std::string name, std::vector<Field> children, std::string doc = "");
 Field one_of(std::string name, std::vector<Field> alternatives, std::string default_choice, std::string doc = "");
+Field group_list(std::string name, std::vector<Field> item_keys, std::string doc = "");  // default: empty
+Field string_map(std::string name, std::string doc);                                      // default: empty
 Field required(Field f);  // marks a field required (no default)
+
+class Spec;
 
 struct Schema {
   std::string name;            // e.g. "classification"
   std::vector<Field> fields;   // top-level groups
+  // Rules that span keys (e.g. no host twice in a list). Runs after the per-key checks on the Spec as far as it
+  // could be filled, so its problems are listed with all the others: test with has() before reading a key.
+  // Report at spec.location(path).
+  std::function<void(const Spec& spec, std::vector<SpecIssue>& issues)> check = {};
 };
 
 // A validated spec: every schema key with a value (given or default), addressed by dotted path.
 class Spec {
  public:
-  bool has(const std::string& path) const;
+  bool has(const std::string& path) const;  // a value, or a group list (possibly empty)
   bool get_bool(const std::string& path) const;
   int64_t get_int(const std::string& path) const;
   double get_float(const std::string& path) const;   // ints are accepted for float keys
@@ -101,6 +121,9 @@ class Spec {
   const std::vector<int64_t>& get_int_list(const std::string& path) const;
   const std::vector<double>& get_float_list(const std::string& path) const;
   const std::vector<std::string>& get_string_list(const std::string& path) const;
+  const StringMap& get_string_map(const std::string& path) const;
+  // The number of items of a group list; item i's keys are "<path>[i].<key>".
+  size_t count(const std::string& path) const;
   // For a OneOf group: the name of the alternative that was chosen (given or default), e.g. "sgd".
   const std::string& choice(const std::string& path) const;
 
@@ -115,8 +138,9 @@ class Spec {
   // Internal: filled by the loader.
   std::map<std::string, Value> values_;
   std::map<std::string, std::string> choices_;
-  std::map<std::string, Location> locations_;
-  std::vector<std::string> order_;  // insertion order of value paths, for to_yaml()
+  std::map<std::string, Location> locations_;  // also "<map path>.<name>" for each StringMap entry
+  std::map<std::string, size_t> list_sizes_;   // group lists
+  std::vector<std::string> order_;  // insertion order of value and group list paths, for to_yaml()
   std::string source_file_;
 };
 

@@ -1,0 +1,258 @@
+// A rank's monitor: its own connection and io thread, so heartbeats keep flowing while the trainer is busy in a
+// collective, and an ABORT is seen even while the main thread is blocked.
+#include <atomic>
+#include <deque>
+#include <mutex>
+
+#include "kiln/cluster/control_plane.h"
+#include "kiln/common/error.h"
+#include "kiln/common/log.h"
+#include "store_connection.h"
+
+namespace kiln::cluster {
+
+using detail::FrameWriter;
+using detail::MsgType;
+using detail::SharedFrame;
+namespace asio = detail::asio;
+
+namespace {
+
+ControlPlaneOptions validated(ControlPlaneOptions o) {
+  if (o.heartbeat_period.count() <= 0) throw UsageError("control plane: the heartbeat period must be positive");
+  return o;
+}
+
+// How long close() waits for the server to acknowledge GOODBYE (by closing its end) before giving up.
+constexpr std::chrono::seconds kGoodbyeTimeout{2};
+}  // namespace
+
+struct ControlPlaneClient::Impl {
+  Impl(const StoreClientOptions& connection, ControlPlaneOptions opts)
+      : options(validated(opts)),  // before conn: no connection for a bad configuration
+        conn(connection, detail::Role::kMonitor),
+        heartbeat_timer(conn.io()),
+        close_timer(conn.io()) {}
+
+  void start() {
+    heartbeat();
+    read_header();
+    conn.io().restart();  // the connection's blocking handshake left the io_context stopped
+    thread = std::thread([this] {
+      for (;;) {
+        try {
+          conn.io().run();
+          return;
+        } catch (const std::exception& e) {  // thrown by a user callback: log it, keep the monitor alive
+          log::error(std::string("control plane: error on the monitor thread: ") + e.what());
+        }
+      }
+    });
+  }
+
+  // ---- io thread ----
+  void heartbeat() {
+    if (closing || heartbeats_stopped) return;
+    // Skip a beat rather than queue behind a stalled write: a backlog of stale steps helps nobody.
+    if (out.empty()) send(FrameWriter(MsgType::kHeartbeat).i64(step.load(std::memory_order_relaxed)).shared());
+    heartbeat_timer.expires_after(options.heartbeat_period);
+    heartbeat_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) heartbeat();
+    });
+  }
+
+  void send(SharedFrame frame) {
+    if (finished) return;
+    out.push_back(std::move(frame));
+    if (out.size() == 1) write_next();
+  }
+
+  void write_next() {
+    asio::async_write(conn.socket(), asio::buffer(*out.front()), [this](const boost::system::error_code& ec, size_t) {
+      if (finished) return;
+      if (ec) return closing ? finish() : lost("sending failed: " + ec.message());
+      out.pop_front();
+      if (!out.empty()) return write_next();
+      boost::system::error_code ignored;
+      if (closing) conn.socket().shutdown(detail::tcp::socket::shutdown_send, ignored);  // GOODBYE was the last
+    });
+  }
+
+  void read_header() {
+    asio::async_read(conn.socket(), asio::buffer(header), [this](const boost::system::error_code& ec, size_t) {
+      if (finished) return;
+      if (ec) return on_read_error(ec);
+      const uint32_t n = detail::decode_length(header);
+      if (n == 0 || n > conn.max_frame_bytes())
+        return lost("the server sent a malformed frame header (" + detail::format_bytes(n) + ")");
+      body.resize(n);
+      asio::async_read(conn.socket(), asio::buffer(body), [this](const boost::system::error_code& e, size_t) {
+        if (finished) return;
+        if (e) return on_read_error(e);
+        on_frame();
+      });
+    });
+  }
+
+  void on_frame() {
+    try {
+      detail::FrameReader r(body.data(), body.size());
+      if (r.type() != MsgType::kAbort)
+        throw detail::ProtocolError(std::string("unexpected ") + detail::msg_name(r.type()) + " on a monitor connection");
+      const std::string reason = r.str();
+      r.expect_end();
+      deliver(reason);
+    } catch (const detail::ProtocolError& e) {
+      return lost(std::string("the server sent a malformed frame: ") + e.what());
+    }
+    read_header();
+  }
+
+  void on_read_error(const boost::system::error_code& ec) {
+    if (closing) return finish();  // the server closing its end is its acknowledgement of GOODBYE
+    lost(ec.message());
+  }
+
+  // The server is gone: this rank cannot go on, and nobody else can tell it so.
+  void lost(const std::string& why) {
+    deliver("lost the connection to the control plane server at " + conn.server() + " (" + why +
+            "); the launcher or rank 0 has exited");
+    finish();
+  }
+
+  void deliver(const std::string& why) {
+    std::function<void(const std::string&)> callback;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (aborted) return;
+      aborted = true;
+      reason = why;
+      if (on_abort) {
+        delivered = true;
+        callback = on_abort;
+      }
+    }
+    log::error("control plane: rank " + std::to_string(conn.rank()) + " received ABORT: " + why);
+    if (callback) callback(why);
+  }
+
+  void begin_close() {
+    if (closing) return;
+    closing = true;
+    heartbeat_timer.cancel();
+    send(FrameWriter(MsgType::kGoodbye).shared());
+    close_timer.expires_after(kGoodbyeTimeout);
+    close_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) finish();
+    });
+  }
+
+  // Ends all work on the io_context, so run() returns and the thread exits.
+  void finish() {
+    if (finished) return;
+    finished = closing = true;
+    heartbeat_timer.cancel();
+    close_timer.cancel();
+    boost::system::error_code ignored;
+    conn.socket().close(ignored);
+  }
+
+  // ---- any thread ----
+  void join() {
+    std::lock_guard<std::mutex> lock(join_mu);
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+  }
+
+  ControlPlaneOptions options;
+  detail::StoreConnection conn;
+  asio::steady_timer heartbeat_timer;
+  asio::steady_timer close_timer;
+  std::atomic<int64_t> step{0};
+  std::atomic<bool> heartbeats_stopped{false};
+  std::atomic<bool> close_requested{false};
+
+  // io thread only
+  std::deque<SharedFrame> out;
+  uint8_t header[detail::kFrameHeaderBytes] = {};
+  std::vector<uint8_t> body;
+  bool closing = false;
+  bool finished = false;
+
+  mutable std::mutex mu;  // guards the abort state below
+  bool aborted = false;
+  bool delivered = false;  // on_abort has been (or must never be) called
+  std::string reason;
+  std::function<void(const std::string&)> on_abort;
+
+  std::mutex join_mu;
+  std::thread thread;  // last: started after everything it touches exists
+};
+
+ControlPlaneClient::ControlPlaneClient(StoreClientOptions connection, ControlPlaneOptions options)
+    : impl_(std::make_shared<Impl>(connection, options)) {
+  impl_->start();
+}
+
+ControlPlaneClient::~ControlPlaneClient() { close(); }
+
+void ControlPlaneClient::set_step(int64_t step) { impl_->step.store(step, std::memory_order_relaxed); }
+
+void ControlPlaneClient::on_abort(std::function<void(const std::string& reason)> callback) {
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->on_abort = callback;
+    if (!impl_->aborted || impl_->delivered || !callback) return;
+    impl_->delivered = true;
+    reason = impl_->reason;
+  }
+  callback(reason);  // the abort came before the hook: deliver it now rather than never
+}
+
+bool ControlPlaneClient::aborted() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->aborted;
+}
+
+std::string ControlPlaneClient::abort_reason() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->reason;
+}
+
+void ControlPlaneClient::abort(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->aborted) impl_->reason = reason;
+    impl_->aborted = true;
+    impl_->delivered = true;  // this rank is already handling its own failure
+  }
+  log::error("control plane: rank " + std::to_string(impl_->conn.rank()) + " aborts the job: " + reason);
+  // The server adds rank, host and step before broadcasting. Sent even if an ABORT already arrived: harmless.
+  asio::post(impl_->conn.io(), [impl = impl_.get(), reason] {
+    if (!impl->closing) impl->send(FrameWriter(MsgType::kAbort).str(reason).shared());
+  });
+}
+
+// Posted handlers hold a raw Impl*: they run only on the monitor thread, which is joined before Impl dies; a handler
+// posted after the thread ended is destroyed unrun with the io_context (a shared_ptr there would be a cycle).
+void ControlPlaneClient::close() {
+  if (!impl_->close_requested.exchange(true))
+    asio::post(impl_->conn.io(), [impl = impl_.get()] { impl->begin_close(); });
+  impl_->join();  // inside the on_abort callback this returns at once; the thread ends after the GOODBYE
+}
+
+int ControlPlaneClient::rank() const { return impl_->conn.rank(); }
+
+void ControlPlaneClient::stop_heartbeats_for_testing() {
+  impl_->heartbeats_stopped = true;
+  asio::post(impl_->conn.io(), [impl = impl_.get()] { impl->heartbeat_timer.cancel(); });
+}
+
+void ControlPlaneClient::drop_connection_for_testing() {
+  asio::post(impl_->conn.io(), [impl = impl_.get()] {
+    impl->closing = true;  // a crash: no GOODBYE, and this rank does not abort itself
+    impl->finish();
+  });
+}
+
+}  // namespace kiln::cluster

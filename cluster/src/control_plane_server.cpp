@@ -1,0 +1,245 @@
+// The server side of liveness: monitor connections report in (io thread), a watchdog thread declares silent ranks
+// dead, and the first failure becomes the job's ABORT, broadcast to every rank and handed to the launcher.
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "kiln/cluster/control_plane.h"
+#include "kiln/common/env.h"
+#include "kiln/common/error.h"
+#include "store_server_impl.h"
+
+namespace kiln::cluster {
+
+using detail::PeerInfo;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string seconds(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+std::string who(int rank, const std::string& host) { return "rank " + std::to_string(rank) + " (host " + host + ")"; }
+
+detail::SharedFrame abort_frame(const std::string& reason) {
+  return detail::FrameWriter(detail::MsgType::kAbort).str(reason).shared();
+}
+
+}  // namespace
+
+ControlPlaneOptions ControlPlaneOptions::from_env() {
+  ControlPlaneOptions o;
+  o.heartbeat_period = std::chrono::milliseconds(env_long(kEnvHeartbeatPeriod, o.heartbeat_period.count()));
+  o.dead_after = std::chrono::milliseconds(env_long(kEnvHeartbeatTimeout, o.dead_after.count()));
+  if (o.heartbeat_period.count() <= 0 || o.dead_after <= o.heartbeat_period)
+    throw UsageError(std::string(kEnvHeartbeatPeriod) + "=" + std::to_string(o.heartbeat_period.count()) + " and " +
+                     kEnvHeartbeatTimeout + "=" + std::to_string(o.dead_after.count()) +
+                     ": need 0 < period < timeout (a few periods, so one late heartbeat is not a death)");
+  return o;
+}
+
+struct ControlPlaneServer::State : detail::PeerEvents {
+  explicit State(ControlPlaneOptions o) : options(o) {}
+
+  struct Rank {
+    uint64_t session = 0;
+    std::string host;
+    int64_t step = 0;
+    Clock::time_point last;
+    RankStatus::State state = RankStatus::State::kAlive;
+  };
+
+  // ---- PeerEvents: io thread ----
+  void on_hello(const PeerInfo& p) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (aborted && store) store->post_send(p.session, abort_frame(reason));  // a latecomer still learns
+    if (p.rank < 0) return;
+    Rank& r = ranks[static_cast<int>(p.rank)];
+    if (r.session != 0 && r.state == RankStatus::State::kAlive)
+      log::warn("control plane: " + who(static_cast<int>(p.rank), p.host) +
+                " connected again; tracking the new connection (two processes with one rank?)");
+    r = Rank{p.session, p.host, 0, Clock::now(), RankStatus::State::kAlive};
+  }
+
+  void on_heartbeat(const PeerInfo& p, int64_t step) override {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = ranks.find(static_cast<int>(p.rank));
+    if (it == ranks.end() || it->second.session != p.session) return;
+    it->second.step = step;
+    it->second.last = Clock::now();
+  }
+
+  void on_abort(const PeerInfo& p, const std::string& why) override {
+    std::lock_guard<std::mutex> lock(mu);
+    const int rank = static_cast<int>(p.rank);
+    auto it = ranks.find(rank);
+    const int64_t step = it != ranks.end() ? it->second.step : 0;
+    fail_locked(RankFailure{RankFailure::Kind::kRankAborted, rank, p.host, step,
+                            who(rank, p.host) + " aborted at step " + std::to_string(step) + ": " + why},
+                p.session);
+  }
+
+  void on_close(const PeerInfo& p, bool goodbye) override {
+    std::lock_guard<std::mutex> lock(mu);
+    const int rank = static_cast<int>(p.rank);
+    auto it = ranks.find(rank);
+    if (it == ranks.end() || it->second.session != p.session) return;  // a replaced connection
+    Rank& r = it->second;
+    if (r.state != RankStatus::State::kAlive) return;
+    if (goodbye) {
+      r.state = RankStatus::State::kFinished;
+      log::debug("control plane: " + who(rank, r.host) + " said GOODBYE at step " + std::to_string(r.step));
+      return;
+    }
+    r.state = RankStatus::State::kDead;
+    fail_locked(RankFailure{RankFailure::Kind::kConnectionClosed, rank, r.host, r.step,
+                            who(rank, r.host) + " exited (connection closed) at step " + std::to_string(r.step)},
+                p.session);
+  }
+
+  // ---- watchdog thread, under mu ----
+  void check_heartbeats_locked(Clock::time_point now) {
+    std::optional<RankFailure> first;
+    std::string others;
+    for (auto& [rank, r] : ranks) {
+      if (r.state != RankStatus::State::kAlive || now - r.last <= options.dead_after) continue;
+      r.state = RankStatus::State::kDead;
+      const std::string text = who(rank, r.host) + " stopped sending heartbeats at step " + std::to_string(r.step) +
+                               " (silent for " + seconds(now - r.last) + ")";
+      if (!first)
+        first = RankFailure{RankFailure::Kind::kHeartbeatLost, rank, r.host, r.step, text};
+      else
+        others += "; " + text;  // several ranks at once (a whole node): name them all
+    }
+    if (!first) return;
+    first->reason += others;
+    fail_locked(*first, 0);
+  }
+
+  // The first failure aborts the job; later ones are consequences and only logged.
+  void fail_locked(RankFailure f, uint64_t except_session) {
+    if (aborted) {
+      log::warn("control plane: after the abort: " + f.reason);
+      return;
+    }
+    aborted = true;
+    reason = f.reason;
+    log::error("control plane: " + f.reason + "; aborting the job");
+    if (store) store->post_broadcast(abort_frame(reason), except_session);
+    report = std::move(f);
+    cv.notify_all();
+  }
+
+  ControlPlaneOptions options;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  StoreServer::Impl* store = nullptr;  // null until the store listens, and again while it shuts down
+  bool stop = false;
+  std::map<int, Rank> ranks;
+  bool aborted = false;
+  std::string reason;
+  std::function<void(const RankFailure&)> callback;
+  std::optional<RankFailure> report;  // waiting for the watchdog to hand it to `callback`
+};
+
+ControlPlaneServer::ControlPlaneServer(StoreServerOptions store, ControlPlaneOptions options)
+    : state_(std::make_shared<State>(options)) {
+  if (options.dead_after.count() <= 0) throw UsageError("control plane: the heartbeat timeout must be positive");
+  store_.reset(new StoreServer(std::move(store), state_));
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->store = store_->impl_.get();
+    if (state_->aborted) state_->store->post_broadcast(abort_frame(state_->reason), 0);
+  }
+  watchdog_ = std::thread([this] { watchdog(); });
+  log::debug("control plane: serving on " + store_->address() + ":" + std::to_string(store_->port()) +
+             ", ranks are dead after " + detail::format_duration(options.dead_after) + " without a heartbeat");
+}
+
+ControlPlaneServer::~ControlPlaneServer() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->stop = true;
+    state_->store = nullptr;
+  }
+  state_->cv.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+  store_.reset();
+}
+
+void ControlPlaneServer::watchdog() {
+  State& s = *state_;
+  // Check a few times per timeout so detection lands within ~1.25 x dead_after.
+  const auto tick = std::clamp<std::chrono::milliseconds>(s.options.dead_after / 4, std::chrono::milliseconds(10),
+                                                          std::chrono::milliseconds(250));
+  std::unique_lock<std::mutex> lock(s.mu);
+  auto last_tick = Clock::now();
+  while (!s.stop) {
+    s.cv.wait_for(lock, tick);
+    if (s.stop) break;
+    const auto now = Clock::now();
+    if (now - last_tick > s.options.dead_after) {
+      // This process was frozen (SIGSTOP, a paused VM, swap): nobody could be heard, so nobody is to blame yet.
+      log::warn("control plane: the server was unresponsive for " + seconds(now - last_tick) +
+                "; restarting heartbeat timers");
+      for (auto& [rank, r] : s.ranks) r.last = now;
+    }
+    last_tick = now;
+    s.check_heartbeats_locked(now);
+    if (s.report && s.callback) {
+      const RankFailure f = std::move(*s.report);
+      s.report.reset();
+      auto callback = s.callback;
+      lock.unlock();  // the launcher's callback may take its time (tearing processes down)
+      callback(f);
+      lock.lock();
+    }
+  }
+}
+
+uint16_t ControlPlaneServer::port() const { return store_->port(); }
+const std::string& ControlPlaneServer::address() const { return store_->address(); }
+const std::string& ControlPlaneServer::token() const { return store_->token(); }
+
+void ControlPlaneServer::on_rank_failure(std::function<void(const RankFailure&)> callback) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->callback = std::move(callback);
+  state_->cv.notify_all();  // a failure already waiting is delivered on the next tick
+}
+
+void ControlPlaneServer::abort(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->aborted) return;
+  state_->aborted = true;
+  state_->reason = reason;
+  log::error("control plane: aborting the job: " + reason);
+  if (state_->store) state_->store->post_broadcast(abort_frame(reason), 0);
+}
+
+bool ControlPlaneServer::aborted() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->aborted;
+}
+
+std::string ControlPlaneServer::abort_reason() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->reason;
+}
+
+std::vector<RankStatus> ControlPlaneServer::ranks() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  const auto now = Clock::now();
+  std::vector<RankStatus> out;
+  for (const auto& [rank, r] : state_->ranks)
+    out.push_back(RankStatus{rank, r.host, r.step,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(now - r.last), r.state});
+  return out;
+}
+
+}  // namespace kiln::cluster

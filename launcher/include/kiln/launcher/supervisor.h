@@ -1,0 +1,23 @@
+// Runs a child command (mpirun and its ranks) in its own process group and supervises it: every output line is
+// re-prefixed with `[host:rank]` (from mpirun's --tag-output tags) and teed into <logs>/rank_K.log; SIGINT/SIGTERM
+// are forwarded; if the launcher itself dies, the child gets SIGTERM (PR_SET_PDEATHSIG), so nothing is orphaned.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace kiln::launcher {
+
+struct SupervisedRun {
+  std::vector<std::string> argv;   // argv[0] is looked up in PATH
+  std::vector<std::pair<std::string, std::string>> env;  // added to the child's environment
+  std::string logs_dir;            // rank_K.log files (created); empty = no per-rank logs
+  std::string host;                // used in the [host:rank] prefix
+};
+
+// Returns the child's exit code (128 + signal when it was killed).
+int supervise(const SupervisedRun& run);
+
+// Parses an mpirun --tag-output line "[jobid,rank]<stdout>:text" / "<stderr>:". Returns false for untagged lines.
+bool parse_tagged_line(const std::string& line, int& rank, std::string& text);
+
+}  // namespace kiln::launcher

@@ -1,0 +1,135 @@
+#include "kiln/launcher/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "kiln/common/check.h"
+#include "kiln/common/error.h"
+
+namespace kiln::launcher {
+namespace {
+
+std::atomic<pid_t> g_child{0};
+
+extern "C" void forward_signal(int signo) {
+  const pid_t child = g_child.load();
+  if (child > 0) ::kill(child, signo);  // mpirun forwards SIGINT/SIGTERM to its ranks
+}
+
+// Restores the previous handlers when supervision ends.
+class SignalForwarding {
+ public:
+  SignalForwarding() {
+    struct sigaction sa {};
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SignalForwarding() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+}  // namespace
+
+bool parse_tagged_line(const std::string& line, int& rank, std::string& text) {
+  // "[1,3]<stdout>:text" — jobid, rank, stream.
+  if (line.size() < 6 || line[0] != '[') return false;
+  const auto comma = line.find(',');
+  const auto close = line.find(']');
+  if (comma == std::string::npos || close == std::string::npos || comma > close) return false;
+  const auto colon = line.find(">:", close);
+  if (colon == std::string::npos || line[close + 1] != '<') return false;
+  try {
+    rank = std::stoi(line.substr(comma + 1, close - comma - 1));
+  } catch (const std::exception&) {
+    return false;
+  }
+  text = line.substr(colon + 2);
+  return true;
+}
+
+int supervise(const SupervisedRun& run) {
+  if (run.argv.empty()) throw Error("supervise: empty command");
+  int pipefd[2];
+  KILN_SYSCALL(::pipe2(pipefd, O_CLOEXEC), "creating the output pipe");
+  const pid_t parent = ::getpid();
+  const pid_t pid = KILN_SYSCALL(::fork(), "starting " + run.argv[0]);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the launcher died: take the job down with it
+    if (::getppid() != parent) ::_exit(143);
+    ::setpgid(0, 0);
+    ::dup2(pipefd[1], STDOUT_FILENO);
+    ::dup2(pipefd[1], STDERR_FILENO);
+    for (const auto& [k, v] : run.env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (const auto& a : run.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "kiln: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  g_child = pid;
+  SignalForwarding forwarding;
+
+  std::map<int, std::unique_ptr<std::ofstream>> logs;
+  if (!run.logs_dir.empty()) std::filesystem::create_directories(run.logs_dir);
+  auto emit = [&](const std::string& line) {
+    int rank = -1;
+    std::string text;
+    if (parse_tagged_line(line, rank, text)) {
+      std::printf("[%s:%d] %s\n", run.host.c_str(), rank, text.c_str());
+      if (!run.logs_dir.empty()) {
+        auto& log = logs[rank];
+        if (!log) log = std::make_unique<std::ofstream>(run.logs_dir + "/rank_" + std::to_string(rank) + ".log", std::ios::app);
+        *log << text << '\n';
+        log->flush();
+      }
+    } else {
+      std::printf("%s\n", line.c_str());
+    }
+    std::fflush(stdout);
+  };
+
+  std::string pending;
+  char buf[8192];
+  while (true) {
+    const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
+      emit(pending.substr(start, nl - start));
+    pending.erase(0, start);
+  }
+  if (!pending.empty()) emit(pending);
+  ::close(pipefd[0]);
+
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
+  ::kill(-pid, SIGKILL);  // anything left in the job's process group (there should be nothing)
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+}  // namespace kiln::launcher

@@ -1,0 +1,162 @@
+// ABORT: from a crashed rank (connection closed without GOODBYE), from a rank that hit an error, from the server;
+// delivered once per client, to latecomers too, and when the server itself disappears.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "kiln/cluster/control_plane.h"
+
+using namespace kiln::cluster;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kLong = 30s;
+
+ControlPlaneOptions options() {
+  ControlPlaneOptions o;
+  o.heartbeat_period = 50ms;
+  o.dead_after = 5s;  // these tests are about ABORT, not heartbeats: keep heartbeat deaths out of the way
+  return o;
+}
+
+StoreServerOptions server_options() {
+  StoreServerOptions o;
+  o.address = "127.0.0.1";
+  o.token = make_job_token();
+  return o;
+}
+
+std::unique_ptr<ControlPlaneClient> rank(const ControlPlaneServer& server, int r, const std::string& host) {
+  StoreClientOptions o;
+  o.port = server.port();
+  o.token = server.token();
+  o.rank = r;
+  o.peer_host = host;
+  return std::make_unique<ControlPlaneClient>(o, options());
+}
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = kLong) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+bool server_sees_step(const ControlPlaneServer& server, int r, int64_t step) {
+  for (const auto& s : server.ranks())
+    if (s.rank == r && s.step == step) return true;
+  return false;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST(ControlPlaneAbort, ConnectionClosedWithoutGoodbyeAbortsTheOthers) {
+  ControlPlaneServer server(server_options(), options());
+  std::atomic<int> kind{-1};
+  server.on_rank_failure([&](const RankFailure& f) { kind = static_cast<int>(f.kind); });
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  auto r2 = rank(server, 2, "node03");
+  r1->set_step(7);
+  ASSERT_TRUE(eventually([&] { return server_sees_step(server, 1, 7); }));
+  r1->drop_connection_for_testing();
+  ASSERT_TRUE(eventually([&] { return r0->aborted() && r2->aborted(); }));
+  EXPECT_EQ(r0->abort_reason(), "rank 1 (host node02) exited (connection closed) at step 7");
+  EXPECT_EQ(r2->abort_reason(), r0->abort_reason());
+  EXPECT_TRUE(eventually([&] { return kind.load() == static_cast<int>(RankFailure::Kind::kConnectionClosed); }));
+}
+
+TEST(ControlPlaneAbort, RankInitiatedAbortReachesEveryOtherRank) {
+  ControlPlaneServer server(server_options(), options());
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  auto r2 = rank(server, 2, "node03");
+  std::atomic<int> own_calls{0};
+  r2->on_abort([&](const std::string&) { ++own_calls; });
+  r2->set_step(3);
+  ASSERT_TRUE(eventually([&] { return server_sees_step(server, 2, 3); }));
+  r2->abort("CUDA error: out of memory");
+  EXPECT_TRUE(r2->aborted());
+  ASSERT_TRUE(eventually([&] { return r0->aborted() && r1->aborted(); }));
+  for (auto* c : {r0.get(), r1.get()})
+    EXPECT_EQ(c->abort_reason(), "rank 2 (host node03) aborted at step 3: CUDA error: out of memory");
+  EXPECT_EQ(own_calls.load(), 0);  // the aborting rank already knows
+  EXPECT_TRUE(contains(server.abort_reason(), "CUDA error: out of memory"));
+}
+
+TEST(ControlPlaneAbort, ServerAbortReachesAllRanks) {
+  ControlPlaneServer server(server_options(), options());
+  std::atomic<int> failures{0};
+  server.on_rank_failure([&](const RankFailure&) { ++failures; });
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  server.abort("the launcher received SIGINT");
+  ASSERT_TRUE(eventually([&] { return r0->aborted() && r1->aborted(); }));
+  EXPECT_EQ(r0->abort_reason(), "the launcher received SIGINT");
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(ControlPlaneAbort, CallbackRunsOnceEvenWhenSeveralRanksFail) {
+  ControlPlaneServer server(server_options(), options());
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  auto r2 = rank(server, 2, "node03");
+  std::atomic<int> calls{0};
+  r0->on_abort([&](const std::string&) { ++calls; });
+  r1->drop_connection_for_testing();
+  r2->drop_connection_for_testing();
+  ASSERT_TRUE(eventually([&] { return calls.load() >= 1; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_TRUE(contains(r0->abort_reason(), "exited (connection closed)")) << r0->abort_reason();
+}
+
+TEST(ControlPlaneAbort, HookRegisteredAfterTheAbortStillRuns) {
+  ControlPlaneServer server(server_options(), options());
+  auto r0 = rank(server, 0, "node01");
+  server.abort("stop");
+  ASSERT_TRUE(eventually([&] { return r0->aborted(); }));
+  std::string got;
+  r0->on_abort([&](const std::string& reason) { got = reason; });  // runs right here, synchronously
+  EXPECT_EQ(got, "stop");
+}
+
+TEST(ControlPlaneAbort, RankThatConnectsAfterTheAbortIsToldToo) {
+  ControlPlaneServer server(server_options(), options());
+  server.abort("rank 3 (host node04) exited (connection closed) at step 9");
+  auto late = rank(server, 0, "node01");
+  ASSERT_TRUE(eventually([&] { return late->aborted(); }));
+  EXPECT_EQ(late->abort_reason(), "rank 3 (host node04) exited (connection closed) at step 9");
+}
+
+TEST(ControlPlaneAbort, LosingTheServerAbortsTheRank) {
+  auto server = std::make_unique<ControlPlaneServer>(server_options(), options());
+  auto r0 = rank(*server, 0, "node01");
+  const std::string where = "127.0.0.1:" + std::to_string(server->port());
+  server.reset();
+  ASSERT_TRUE(eventually([&] { return r0->aborted(); }));
+  EXPECT_TRUE(contains(r0->abort_reason(), "lost the connection to the control plane server at " + where))
+      << r0->abort_reason();
+}
+
+TEST(ControlPlaneAbort, ClosingInsideTheHookDoesNotDeadlock) {
+  ControlPlaneServer server(server_options(), options());
+  auto r0 = rank(server, 0, "node01");
+  std::atomic<bool> ran{false};
+  r0->on_abort([&](const std::string&) {
+    r0->close();  // the trainer's hook may shut the control plane down
+    ran = true;
+  });
+  server.abort("stop");
+  ASSERT_TRUE(eventually([&] { return ran.load(); }));
+  r0.reset();  // joins the finished thread
+  EXPECT_FALSE(server.ranks().empty());
+}
