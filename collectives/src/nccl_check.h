@@ -2,6 +2,7 @@
 // library's own error text. The _WARN forms log instead, for teardown paths that must not throw.
 // Only compiled with KILN_HAVE_NCCL.
 #pragma once
+#include <cuda_bf16.h>  // before nccl.h: older NCCL releases declare ncclBfloat16 only after cuda_bf16.h
 #include <cuda_runtime.h>
 #include <nccl.h>
 

@@ -62,7 +62,7 @@ class NcclWork final : public Work {
 
   bool is_completed() override { return poll() != WorkStatus::kPending; }
 
-  WorkStatus wait(std::chrono::milliseconds timeout) override {
+  WorkStatus wait(std::chrono::milliseconds timeout = kNoTimeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto nap = std::chrono::microseconds(10);
     for (;;) {

@@ -1,5 +1,7 @@
 #include "kiln/common/env.h"
 
+#include <unistd.h>
+
 #include "kiln/common/error.h"
 
 namespace kiln {
@@ -15,6 +17,12 @@ long env_long(const char* name, long fallback) {
   } catch (const std::exception&) {
     throw UsageError(std::string("environment variable ") + name + "='" + v + "' is not an integer");
   }
+}
+
+std::string host_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
 }
 
 }  // namespace kiln

@@ -10,7 +10,7 @@
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "kiln/launcher/info.h"
-#include "kiln/launcher/local_launch.h"
+#include "kiln/launcher/launch.h"
 #include "kiln/runtime/tasks.h"
 
 namespace kiln::launcher {
@@ -31,19 +31,29 @@ std::vector<std::string> overrides_of(const CLI::App& cmd) {
   return out;
 }
 
-struct LaunchOptions {
-  int num_processes = 1;
+// Launch options: they decide how ranks start and are removed from the command every rank runs.
+struct LaunchFlags {
+  JobLaunch job;
   int gpus = 0;
-  bool dry_run = false;
 };
+constexpr std::pair<const char*, bool> kLaunchFlags[] = {
+    {"--num_processes", true}, {"--gpus", true},     {"-c", true},           {"--cluster", true},
+    {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
+    {"--dry-run", false}};
 
-void add_run_options(CLI::App* cmd, runtime::RunOptions& ro, LaunchOptions& lo) {
+void add_run_options(CLI::App* cmd, runtime::RunOptions& ro, LaunchFlags& lo) {
   cmd->add_option("--num_threads", ro.threads, "Intra-op threads per rank (default: cores / local ranks)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--num_processes", lo.num_processes, "CPU ranks to start on this host (through mpirun)")
+  cmd->add_option("--num_processes", lo.job.num_processes, "CPU ranks to start on this host (through mpirun)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--gpus", lo.gpus, "GPU ranks to start on this host (one per GPU)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--dry-run", lo.dry_run, "Print the launch command and run nothing");
+  cmd->add_option("-c,--cluster", lo.job.cluster_file, "Cluster YAML or Open MPI/DeepSpeed hostfile (docs/cluster.md)");
+  cmd->add_option("--launcher", lo.job.launcher, "How ranks start: local | mpirun | slurm")
+      ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
+  cmd->add_option("--include", lo.job.include, "Only these hosts/slots of the cluster file (node1,node2 or node1:0,1)");
+  cmd->add_option("--exclude", lo.job.exclude, "All hosts/slots of the cluster file but these");
+  cmd->add_option("--emit-sbatch", lo.job.emit_sbatch, "Write a Slurm batch script for this job and run nothing");
+  cmd->add_flag("--dry-run", lo.job.dry_run, "Print the launch command (mpirun/srun) and run nothing");
   cmd->allow_extras();
   cmd->footer(kOverridesHelp);
 }
@@ -68,7 +78,7 @@ int run_cli(int argc, char** argv) {
   train->add_option("-r,--results_dir", ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
   train->add_option("-m,--model", ro.model_path, "Pretrained model (.kiln) to start from (overrides pretrained_model_path)");
   train->add_flag("--enable_determinism", ro.deterministic, "Deterministic algorithms (bit-identical reruns)");
-  LaunchOptions launch;
+  LaunchFlags launch;
   add_run_options(train, ro, launch);
 
   auto* evaluate = cls->add_subcommand("evaluate", "Evaluate a model: top-1/top-k, per-class accuracy, confusion matrix");
@@ -110,11 +120,13 @@ int run_cli(int argc, char** argv) {
                          " needs CUDA devices and this host has none; for CPU ranks use --num_processes " +
                          std::to_string(launch.gpus));
       if (launch.gpus > 0) throw UsageError("GPU ranks (--gpus) are not supported by this build yet");
-      if (launch.num_processes > 1 && !ro.rank.distributed()) {
+      if (wants_launch(launch.job) && !ro.rank.distributed()) {
         // This process is the launcher: the same command, minus the launch options, becomes every rank's.
         std::vector<std::string> args(argv + 1, argv + argc);
-        args = strip_option(strip_option(args, "--num_processes", true), "--dry-run", false);
-        code = launch_local({launch.num_processes, args, ro.results_dir, launch.dry_run});
+        for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
+        launch.job.worker_args = args;
+        launch.job.results_dir = ro.results_dir;
+        code = launch_job(launch.job);
         if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
       } else if (*train) {
         runtime::run_train(ro);

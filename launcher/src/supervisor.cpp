@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "kiln/common/check.h"
 #include "kiln/common/error.h"
@@ -47,6 +48,16 @@ class SignalForwarding {
 };
 
 }  // namespace
+
+void terminate_supervised(int grace_ms) {
+  const pid_t child = g_child.load();
+  if (child <= 0) return;
+  ::kill(child, SIGTERM);
+  std::thread([child, grace_ms] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(grace_ms));
+    if (g_child.load() == child) ::kill(-child, SIGKILL);
+  }).detach();
+}
 
 bool parse_tagged_line(const std::string& line, int& rank, std::string& text) {
   // "[1,3]<stdout>:text" — jobid, rank, stream.

@@ -6,6 +6,7 @@
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 #include "kiln/common/log.h"
+#include "kiln/runtime/distributed.h"
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
@@ -20,10 +21,13 @@ void run_evaluate(const RunOptions& opts) {
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   const ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
   if (opts.model_path.empty()) throw UsageError("evaluate needs the model to evaluate: -m <model.kiln>");
-  const std::string results = opts.results_dir.empty() ? fs::path(opts.model_path).parent_path().string() : opts.results_dir;
-  ensure_writable_dir(results.empty() ? "." : results);
+  const std::string given = opts.results_dir.empty() ? fs::path(opts.model_path).parent_path().string() : opts.results_dir;
+  const std::string results = given.empty() ? "." : given;
+  ensure_writable_dir(results);
+  Distributed dist(opts.rank);  // N ranks each evaluate a shard; rank 0 reports
+  if (!dist.is_root()) log::set_level(log::Level::kWarn);
   configure_threads(opts.threads, opts.rank);
-  const StatusLog status((results.empty() ? "." : results) + "/status.json");
+  const StatusLog status(results + "/status.json");
   try {
     LoadedModel model = load_model(opts.model_path);
     const SourceConfig& src = cfg.val ? *cfg.val : cfg.train;
@@ -32,13 +36,15 @@ void run_evaluate(const RunOptions& opts) {
     if (ds->num_classes() > a.num_classes)
       throw DataError(log::cat(src.key, ": the data has ", ds->num_classes(), " classes but the model predicts ", a.num_classes));
     log::info(log::cat("Evaluating ", opts.model_path, " (", a.summary(), ") on ", ds->size(), " images of ", src.key));
-    status.write(StatusLog::Status::kStarted, "Starting evaluation.");
-    const auto counts = evaluate_counts(*model.net, *ds, cfg.eval_transform(), cfg.eval_batch_size,
-                                        static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers),
-                                        shard_indices(ds->size(), 0, 1));
+    if (dist.is_root()) status.write(StatusLog::Status::kStarted, "Starting evaluation.");
+    auto counts = evaluate_counts(*model.net, *ds, cfg.eval_transform(), cfg.eval_batch_size,
+                                  static_cast<int>(cfg.top_k), static_cast<int>(cfg.n_workers),
+                                  shard_indices(ds->size(), dist.rank(), dist.world_size()));
+    counts.all_reduce(dist, a.num_classes);
+    if (!dist.is_root()) return;
     const auto names = model.class_names.empty() ? ds->class_names() : model.class_names;
     const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), names);
-    const std::string out = (results.empty() ? "." : results) + "/evaluation";
+    const std::string out = results + "/evaluation";
     write_metrics(m, out);
     log::info(m.table());
     log::info("Metrics written to " + out);
@@ -47,7 +53,7 @@ void run_evaluate(const RunOptions& opts) {
                            {"loss", m.loss}}},
                   {"categorical", {{"per_class_accuracy", m.to_json()["per_class_accuracy"]}}}});
   } catch (const std::exception& e) {
-    status.write(StatusLog::Status::kFailure, e.what());
+    if (dist.is_root()) status.write(StatusLog::Status::kFailure, e.what());
     throw;
   }
 }

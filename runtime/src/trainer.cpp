@@ -55,15 +55,21 @@ int configure_threads(int requested, const cluster::RankInfo& rank) {
 }
 
 namespace {
-void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out);
+void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusLog>& status_out);
 }  // namespace
 
 void run_train(const RunOptions& opts) {
   std::optional<StatusLog> status;
+  std::optional<Distributed> dist;
   try {
-    train_impl(opts, status);
+    // The spec is validated before any collective starts, so a bad spec is exit 2 on every rank alike.
+    specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
+    dist.emplace(opts.rank);
+    train_impl(opts, *dist, status);
   } catch (const std::exception& e) {
-    // status.json records why the run ended, as TAO's does; the error itself still reaches main().
+    // Tell the other ranks first (they stop within a heartbeat instead of hanging in an all-reduce), then
+    // record why the run ended in status.json, as TAO does; the error itself still reaches main().
+    if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()));
     if (status) status->write(StatusLog::Status::kFailure, e.what());
     throw;
   }
@@ -89,13 +95,12 @@ std::vector<at::Tensor> module_buffers(networks::Network& net) {
   return out;
 }
 
-void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
+void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusLog>& status_out) {
   // 1. Spec → configuration (validated before anything is created on disk), then the rank's world.
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
   if (!opts.model_path.empty()) cfg.pretrained_model_path = opts.model_path;
   ensure_writable_dir(opts.results_dir);
-  Distributed dist(opts.rank);
   if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems
   const int threads = configure_threads(opts.threads, opts.rank);
   if (opts.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
@@ -170,6 +175,8 @@ void train_impl(const RunOptions& opts, std::optional<StatusLog>& status_out) {
     int64_t correct = 0, seen = 0, step_in_epoch = 0;
     while (auto batch = loader.next()) {
       throw_if_interrupted();
+      dist.check();
+      dist.set_step(state.global_step);
       lr = cfg.schedule.at(state.global_step, total_steps);
       const StepResult r = step.run(batch->images, batch->labels, lr);
       ++state.global_step, ++step_in_epoch;

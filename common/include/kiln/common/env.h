@@ -12,4 +12,6 @@ inline std::string env_string(const char* name, const std::string& fallback = ""
 
 long env_long(const char* name, long fallback);  // throws UsageError if set but not an integer
 
+std::string host_name();  // gethostname(), "localhost" if that fails
+
 }  // namespace kiln

@@ -17,6 +17,10 @@ struct SupervisedRun {
 // Returns the child's exit code (128 + signal when it was killed).
 int supervise(const SupervisedRun& run);
 
+// Ends the supervised job (safe from any thread): SIGTERM to the child, SIGKILL to its process group if it is
+// still there after `grace_ms`.
+void terminate_supervised(int grace_ms = 2000);
+
 // Parses an mpirun --tag-output line "[jobid,rank]<stdout>:text" / "<stderr>:". Returns false for untagged lines.
 bool parse_tagged_line(const std::string& line, int& rank, std::string& text);
 

@@ -7,18 +7,28 @@
 #include <memory>
 #include <vector>
 
+#include "kiln/cluster/control_plane.h"
 #include "kiln/cluster/rank_env.h"
 #include "kiln/collectives/backends.h"
 #include "kiln/collectives/communicator.h"
 
 namespace kiln::runtime {
 
+// Fail-fast: every rank also joins the control plane (cluster/control_plane.h) — the kiln launcher's server when
+// KILN_JOB_TOKEN/KILN_MASTER_ADDR/KILN_MASTER_PORT are set, otherwise one that rank 0 starts and announces over MPI
+// (a bare `mpirun kiln …`). When any rank dies, hangs or fails, the others receive ABORT naming it: the
+// communicator is aborted (so no rank hangs in an all-reduce) and check() throws with exit code 4.
 class Distributed {
  public:
   // world_size 1 → no communicator. Otherwise the MPI backend (CPU): the ranks must form an MPI world
   // (mpirun, srun --mpi=pmix, or kiln's launcher which starts them through mpirun).
   explicit Distributed(const cluster::RankInfo& rank);
   ~Distributed();
+
+  void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
+  void check();                 // throws kiln::Error(kRankFailed) naming the culprit once the job was aborted
+  // This rank failed (an exception on its way to main): tell every other rank, so they stop now.
+  void abort_job(const std::string& reason);
 
   const cluster::RankInfo& rank_info() const { return rank_; }
   int rank() const { return rank_.rank; }
@@ -36,6 +46,8 @@ class Distributed {
   cluster::RankInfo rank_;
   std::unique_ptr<collectives::MpiSession> mpi_;
   std::unique_ptr<collectives::Communicator> comm_;
+  std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 under a bare mpirun
+  std::unique_ptr<cluster::ControlPlaneClient> monitor_;
 };
 
 }  // namespace kiln::runtime

@@ -1,0 +1,40 @@
+// Starting ranks from the launcher process (shared/DESIGN.md §3): `--num_processes N` on this host, or a cluster
+// description (`-c cluster.yaml` / an Open MPI hostfile) with `--launcher mpirun|slurm`. The same kiln command,
+// minus the launch options, becomes every rank's command. CPU ranks need an MPI world, so a local job is mpirun on
+// localhost; the job is supervised (supervisor.h) and its exit code returned.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/cluster/cluster_config.h"
+#include "kiln/cluster/commands.h"
+
+namespace kiln::launcher {
+
+struct JobLaunch {
+  std::string cluster_file;              // -c: cluster YAML or hostfile ("" = this host only)
+  std::string launcher;                  // --launcher local|mpirun|slurm ("" = the cluster file's, else local)
+  std::string include, exclude;          // --include / --exclude host filters
+  int num_processes = 1;                 // --num_processes, for a job on this host
+  bool dry_run = false;                  // --dry-run: print the command, run nothing
+  std::string emit_sbatch;               // --emit-sbatch FILE: write a batch script, run nothing
+  std::vector<std::string> worker_args;  // kiln's arguments for every rank
+  std::string results_dir;               // logs go to <results_dir>/logs/rank_K.log
+};
+
+// True when the command line asks the launcher to start ranks (and this process is not a rank already).
+bool wants_launch(const JobLaunch& job);
+
+// The cluster a job runs on: the cluster file (filtered) or `localhost` with num_processes slots.
+cluster::ClusterConfig job_cluster(const JobLaunch& job);
+
+// The launch options for every rank: kiln's own executable and arguments, threads per rank on this host, tags.
+cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterConfig& config,
+                                   const std::string& kiln_exe, int cores);
+
+int launch_job(const JobLaunch& job);
+
+// argv without `--name VALUE` / `--name=VALUE` (or the bare flag when takes_value is false).
+std::vector<std::string> strip_option(const std::vector<std::string>& argv, const std::string& name, bool takes_value);
+
+}  // namespace kiln::launcher

@@ -1,0 +1,133 @@
+#include "kiln/launcher/launch.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "kiln/cluster/control_plane.h"
+#include "kiln/cluster/store.h"
+#include "kiln/common/env.h"
+#include "kiln/common/error.h"
+#include "kiln/common/log.h"
+#include "kiln/common/fs.h"
+#include "kiln/launcher/supervisor.h"
+
+namespace kiln::launcher {
+
+std::vector<std::string> strip_option(const std::vector<std::string>& argv, const std::string& name,
+                                      bool takes_value) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == name) {
+      if (takes_value) ++i;
+      continue;
+    }
+    if (takes_value && argv[i].rfind(name + "=", 0) == 0) continue;
+    out.push_back(argv[i]);
+  }
+  return out;
+}
+
+bool wants_launch(const JobLaunch& job) {
+  return job.num_processes > 1 || !job.cluster_file.empty() || !job.emit_sbatch.empty() ||
+         (!job.launcher.empty() && job.launcher != "local");
+}
+
+cluster::ClusterConfig job_cluster(const JobLaunch& job) {
+  cluster::ClusterConfig config;
+  if (!job.cluster_file.empty()) {
+    std::vector<std::string> overrides;
+    if (!job.launcher.empty()) overrides.push_back("launcher=" + job.launcher);
+    config = cluster::load_cluster(job.cluster_file, overrides);
+    if (!job.include.empty() || !job.exclude.empty()) config = cluster::filter_hosts(config, job.include, job.exclude);
+    if (job.num_processes > 1)
+      throw UsageError("--num_processes is for a job on this host; with -c the cluster file's slots give the ranks");
+  } else {
+    if (!job.include.empty() || !job.exclude.empty()) throw UsageError("--include/--exclude need a cluster file (-c)");
+    config.name = "kiln-local";
+    config.launcher = job.launcher == "slurm" ? cluster::Launcher::kSlurm : cluster::Launcher::kLocal;
+    if (config.launcher == cluster::Launcher::kSlurm) {
+      config.slurm.nodes = 1;
+      config.slurm.ntasks_per_node = job.num_processes;
+    } else {
+      config.nodes.push_back({"localhost", job.num_processes, {}});
+    }
+  }
+  return config;
+}
+
+cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterConfig& config,
+                                   const std::string& kiln_exe, int cores) {
+  cluster::LaunchOptions o;
+  o.program.push_back(kiln_exe);
+  o.program.insert(o.program.end(), job.worker_args.begin(), job.worker_args.end());
+  if (config.launcher == cluster::Launcher::kLocal) {
+    // OpenBLAS and OpenMP start their own threads regardless of LibTorch's setting: give each its share of cores.
+    const int ranks = config.world_size();
+    const std::string threads = std::to_string(std::max(1, cores / std::max(1, ranks)));
+    o.env["OMP_NUM_THREADS"] = threads;
+    o.env["OPENBLAS_NUM_THREADS"] = threads;
+    o.oversubscribe = ranks > cores;
+  }
+  if (!job.results_dir.empty()) o.log_dir = job.results_dir + "/logs";
+  o.env["KILN_MASTER_ADDR"] = config.network.master_addr.empty()
+                                  ? (config.launcher == cluster::Launcher::kLocal ? "127.0.0.1" : host_name())
+                                  : config.network.master_addr;
+  o.forward_env = {cluster::kEnvJobToken, "KILN_MASTER_PORT"};
+  return o;
+}
+
+int launch_job(const JobLaunch& job) {
+  char exe[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw Error("cannot find kiln's own executable (/proc/self/exe)");
+  exe[n] = '\0';
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cluster::ClusterConfig config = job_cluster(job);
+  // Ranks find the launcher's control plane through these (the token is forwarded by name, never on a command line).
+  const std::string token = cluster::make_job_token();
+  ::setenv(cluster::kEnvJobToken, token.c_str(), 1);
+  // Tagged lines let the supervisor prefix [host:rank] and split the per-rank logs.
+  config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
+  const cluster::LaunchOptions options = job_options(job, config, exe, cores);
+
+  if (!job.emit_sbatch.empty()) {
+    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, options));
+    std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
+    return 0;
+  }
+  const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
+                                                                            : cluster::mpirun_command(config, options);
+  std::cout << "Launching " << config.world_size() << " rank(s): " << cmd.str() << std::endl;
+  if (job.dry_run) return 0;
+
+  // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
+  cluster::ControlPlaneServer control(cluster::StoreServerOptions::from_env(token), cluster::ControlPlaneOptions::from_env());
+  std::mutex mu;
+  std::string failure;
+  control.on_rank_failure([&](const cluster::RankFailure& f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      failure = f.reason;
+    }
+    terminate_supervised();
+  });
+  ::setenv("KILN_MASTER_PORT", std::to_string(control.port()).c_str(), 1);
+  SupervisedRun run;
+  run.argv = cmd.argv;
+  run.logs_dir = job.results_dir.empty() ? "" : job.results_dir + "/logs";
+  run.host = host_name();
+  const int code = supervise(run);
+  std::lock_guard<std::mutex> lock(mu);
+  if (!failure.empty()) {
+    log::error(failure);
+    return static_cast<int>(ExitCode::kRankFailed);
+  }
+  return code;
+}
+
+}  // namespace kiln::launcher

@@ -1,0 +1,60 @@
+// Fail-fast: kill -9 of a rank mid-training ends the whole job with exit code 4 and one line naming the dead rank,
+// its host and the step it was at — no rank is left hanging in an all-reduce.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "e2e/e2e_util.h"
+
+using namespace kiln::testing;
+
+namespace {
+// The pid of the rank whose environment says OMPI_COMM_WORLD_RANK=<rank> and whose command line mentions `tag`.
+pid_t find_rank(int rank, const std::string& tag) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = slurp(e.path() / "cmdline"), environ = slurp(e.path() / "environ");
+    if (cmdline.find(tag) == std::string::npos || cmdline.find("mpirun") == 0) continue;
+    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+}  // namespace
+
+TEST(FailFast, KilledRankStopsTheJobAndIsNamed) {
+  TempDir dir("failfast");
+  const fs::path results = dir.path / "results";
+  const fs::path log = dir.path / "launcher.log";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd = "exec " + std::string(KILN_BIN) + " classification train -e " +
+                            sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() +
+                            " --num_processes 2 train_config.n_epochs=50 > " + log.string() + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until rank 0 is training (an epoch line appears), then kill rank 1.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (slurp(log).find("Epoch 1/50") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const pid_t victim = find_rank(1, results.string());
+  ASSERT_GT(victim, 0) << slurp(log);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ::kill(victim, SIGKILL);
+
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  std::printf("the launcher exited %.2f s after the kill\n", seconds);  // measured here, asserted nowhere
+  const std::string out = slurp(log);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
+  EXPECT_NE(out.find("ERROR: rank 1 (host "), std::string::npos) << out;
+  EXPECT_NE(out.find("exited (connection closed) at step "), std::string::npos) << out;
+  EXPECT_EQ(find_rank(0, results.string()), -1) << "rank 0 must not outlive the job";
+}

@@ -1,0 +1,67 @@
+#include "kiln/launcher/launch.h"
+
+#include <gtest/gtest.h>
+
+#include "kiln/common/error.h"
+#include "kiln/launcher/supervisor.h"
+
+using namespace kiln::launcher;
+
+namespace {
+JobLaunch local_job(int n) {
+  JobLaunch job;
+  job.num_processes = n;
+  job.worker_args = {"classification", "train", "-e", "s.yaml", "-r", "out dir"};
+  job.results_dir = "out dir";
+  return job;
+}
+}  // namespace
+
+TEST(Launch, LocalJobIsMpirunOnLocalhostWithThreadsPerRank) {
+  const JobLaunch job = local_job(2);
+  ASSERT_TRUE(wants_launch(job));
+  auto config = job_cluster(job);
+  EXPECT_EQ(config.world_size(), 2);
+  auto options = job_options(job, config, "/opt/kiln/kiln", 2);
+  options.as_root = false;
+  EXPECT_EQ(kiln::cluster::mpirun_command(config, options).str(),
+            "mpirun -np 2 --host localhost:2 --bind-to core --map-by slot -x KILN_MASTER_ADDR=127.0.0.1 "
+            "-x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1 -x KILN_JOB_TOKEN -x KILN_MASTER_PORT "
+            "/opt/kiln/kiln classification train -e s.yaml -r 'out dir'");
+}
+
+TEST(Launch, MoreRanksThanCoresOversubscribe) {
+  const JobLaunch job = local_job(3);
+  auto config = job_cluster(job);
+  const auto options = job_options(job, config, "kiln", 2);
+  EXPECT_TRUE(options.oversubscribe);
+  EXPECT_EQ(options.env.at("OMP_NUM_THREADS"), "1");
+  EXPECT_EQ(job_options(local_job(2), job_cluster(local_job(2)), "kiln", 16).env.at("OMP_NUM_THREADS"), "8");
+}
+
+TEST(Launch, SingleProcessNeedsNoLauncherAndFiltersNeedAClusterFile) {
+  EXPECT_FALSE(wants_launch(local_job(1)));
+  JobLaunch job = local_job(2);
+  job.include = "node1";
+  EXPECT_THROW(job_cluster(job), kiln::UsageError);
+}
+
+TEST(Launch, StripOptionRemovesBothSpellings) {
+  const std::vector<std::string> argv{"train", "--num_processes", "2", "-e", "x", "--num_processes=4", "--dry-run"};
+  EXPECT_EQ(strip_option(argv, "--num_processes", true), (std::vector<std::string>{"train", "-e", "x", "--dry-run"}));
+  EXPECT_EQ(strip_option(argv, "--dry-run", false),
+            (std::vector<std::string>{"train", "--num_processes", "2", "-e", "x", "--num_processes=4"}));
+}
+
+TEST(Supervisor, ParsesMpirunTags) {
+  int rank = -1;
+  std::string text;
+  ASSERT_TRUE(parse_tagged_line("[1,3]<stdout>:Epoch 1/2 loss 0.5", rank, text));
+  EXPECT_EQ(rank, 3);
+  EXPECT_EQ(text, "Epoch 1/2 loss 0.5");
+  ASSERT_TRUE(parse_tagged_line("[12,0]<stderr>:", rank, text));
+  EXPECT_EQ(rank, 0);
+  EXPECT_EQ(text, "");
+  EXPECT_FALSE(parse_tagged_line("plain mpirun message", rank, text));
+  EXPECT_FALSE(parse_tagged_line("[warn] something", rank, text));
+}
