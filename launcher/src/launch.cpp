@@ -61,7 +61,7 @@ cluster::ClusterConfig job_cluster(const JobLaunch& job) {
 }
 
 cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterConfig& config,
-                                   const std::string& kiln_exe, int cores) {
+                                   const std::string& kiln_exe, int cores, bool launcher_control_plane) {
   cluster::LaunchOptions o;
   o.program.push_back(kiln_exe);
   o.program.insert(o.program.end(), job.worker_args.begin(), job.worker_args.end());
@@ -74,10 +74,13 @@ cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterC
     o.oversubscribe = ranks > cores;
   }
   if (!job.results_dir.empty()) o.log_dir = job.results_dir + "/logs";
-  o.env["KILN_MASTER_ADDR"] = config.network.master_addr.empty()
-                                  ? (config.launcher == cluster::Launcher::kLocal ? "127.0.0.1" : host_name())
-                                  : config.network.master_addr;
-  o.forward_env = {cluster::kEnvJobToken, "KILN_MASTER_PORT"};
+  // Without the launcher's control plane (a batch script), rank 0 hosts one and announces it over MPI.
+  if (launcher_control_plane) {
+    o.env["KILN_MASTER_ADDR"] = config.network.master_addr.empty()
+                                    ? (config.launcher == cluster::Launcher::kLocal ? "127.0.0.1" : host_name())
+                                    : config.network.master_addr;
+    o.forward_env = {cluster::kEnvJobToken, "KILN_MASTER_PORT"};
+  }
   return o;
 }
 
@@ -93,13 +96,12 @@ int launch_job(const JobLaunch& job) {
   ::setenv(cluster::kEnvJobToken, token.c_str(), 1);
   // Tagged lines let the supervisor prefix [host:rank] and split the per-rank logs.
   config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
-  const cluster::LaunchOptions options = job_options(job, config, exe, cores);
-
   if (!job.emit_sbatch.empty()) {
-    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, options));
+    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, job_options(job, config, exe, cores, false)));
     std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
     return 0;
   }
+  const cluster::LaunchOptions options = job_options(job, config, exe, cores, true);
   const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
                                                                             : cluster::mpirun_command(config, options);
   std::cout << "Launching " << config.world_size() << " rank(s): " << cmd.str() << std::endl;

@@ -28,6 +28,7 @@ namespace kiln::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+const Clock::time_point g_process_start = Clock::now();  // static initialisation: as good as process start
 
 nlohmann::json epoch_kpi(const EpochRecord& r) {
   nlohmann::json kpi{{"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy}, {"images_per_s", r.images_per_s}};
@@ -164,6 +165,7 @@ void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusL
 
   // 4. The loop.
   TrainStep step(*net, *optimizer, cfg.regularizer, cfg.label_smoothing, reducer.get());
+  bool first_step_logged = false;
   net->train();
   for (int64_t epoch = state.epoch; epoch < cfg.n_epochs; ++epoch) {
     sampler.set_epoch(epoch);
@@ -180,6 +182,12 @@ void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusL
       lr = cfg.schedule.at(state.global_step, total_steps);
       const StepResult r = step.run(batch->images, batch->labels, lr);
       ++state.global_step, ++step_in_epoch;
+      if (!first_step_logged && dist.is_root()) {
+        first_step_logged = true;
+        log::info(log::cat("First training step done ", std::fixed, std::setprecision(2),
+                           std::chrono::duration<double>(Clock::now() - g_process_start).count(),
+                           " s after this rank started"));
+      }
       loss_sum += r.loss * batch->labels.size(0);
       correct += r.correct;
       seen += batch->labels.size(0);

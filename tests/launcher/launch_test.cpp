@@ -22,7 +22,7 @@ TEST(Launch, LocalJobIsMpirunOnLocalhostWithThreadsPerRank) {
   ASSERT_TRUE(wants_launch(job));
   auto config = job_cluster(job);
   EXPECT_EQ(config.world_size(), 2);
-  auto options = job_options(job, config, "/opt/kiln/kiln", 2);
+  auto options = job_options(job, config, "/opt/kiln/kiln", 2, true);
   options.as_root = false;
   EXPECT_EQ(kiln::cluster::mpirun_command(config, options).str(),
             "mpirun -np 2 --host localhost:2 --bind-to core --map-by slot -x KILN_MASTER_ADDR=127.0.0.1 "
@@ -33,10 +33,11 @@ TEST(Launch, LocalJobIsMpirunOnLocalhostWithThreadsPerRank) {
 TEST(Launch, MoreRanksThanCoresOversubscribe) {
   const JobLaunch job = local_job(3);
   auto config = job_cluster(job);
-  const auto options = job_options(job, config, "kiln", 2);
+  const auto options = job_options(job, config, "kiln", 2, false);
+  EXPECT_TRUE(options.forward_env.empty()) << "no launcher control plane: rank 0 hosts it";
   EXPECT_TRUE(options.oversubscribe);
   EXPECT_EQ(options.env.at("OMP_NUM_THREADS"), "1");
-  EXPECT_EQ(job_options(local_job(2), job_cluster(local_job(2)), "kiln", 16).env.at("OMP_NUM_THREADS"), "8");
+  EXPECT_EQ(job_options(local_job(2), job_cluster(local_job(2)), "kiln", 16, true).env.at("OMP_NUM_THREADS"), "8");
 }
 
 TEST(Launch, SingleProcessNeedsNoLauncherAndFiltersNeedAClusterFile) {

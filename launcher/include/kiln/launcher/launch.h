@@ -28,9 +28,10 @@ bool wants_launch(const JobLaunch& job);
 // The cluster a job runs on: the cluster file (filtered) or `localhost` with num_processes slots.
 cluster::ClusterConfig job_cluster(const JobLaunch& job);
 
-// The launch options for every rank: kiln's own executable and arguments, threads per rank on this host, tags.
+// The launch options for every rank: kiln's own executable and arguments, threads per rank on this host, and —
+// when this launcher hosts the control plane — where the ranks find it (the token is forwarded by name only).
 cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterConfig& config,
-                                   const std::string& kiln_exe, int cores);
+                                   const std::string& kiln_exe, int cores, bool launcher_control_plane);
 
 int launch_job(const JobLaunch& job);
 
