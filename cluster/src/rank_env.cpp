@@ -20,6 +20,10 @@ struct Contract {
   const char* node_rank;
   const char* addr;
   const char* port;
+  // The rank variable alone does not select this contract: try the next one when `size` is missing. Slurm's PMIx
+  // plugin (srun --mpi=pmix) and PRRTE set PMIX_RANK and PMIX_NAMESPACE but no size variable (PMIx programs ask the
+  // server for PMIX_JOB_SIZE); SLURM_PROCID/SLURM_NTASKS then give the rank.
+  bool skip_without_size = false;
 };
 
 // Order matters (first match wins). Inside an sbatch allocation, ranks started by mpirun inherit SLURM_PROCID=0,
@@ -29,7 +33,7 @@ constexpr Contract kContracts[] = {
      "KILN_MASTER_ADDR", "KILN_MASTER_PORT"},
     {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
      "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK", "", ""},
-    {"pmix", "PMIX_RANK", "PMIX_SIZE", "PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE", "PMIX_NODE_RANK", "", ""},
+    {"pmix", "PMIX_RANK", "PMIX_SIZE", "PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE", "PMIX_NODE_RANK", "", "", true},
     {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS", "", "", ""},
     {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE", "SLURM_NODEID", "", ""},
     {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
@@ -58,10 +62,16 @@ std::string RankInfo::str() const {
 }
 
 RankInfo discover_rank(const EnvLookup& env) {
+  std::string incomplete;  // a skip_without_size contract seen without its size
   for (const Contract& c : kContracts) {
     auto rank = read_int(env, c.rank, c.name);
     if (!rank) continue;
     auto size = read_int(env, c.size, c.name);
+    if (!size && c.skip_without_size) {
+      if (incomplete.empty())
+        incomplete = std::string(c.name) + " environment: " + c.rank + " is set but " + c.size + " is not";
+      continue;
+    }
     if (!size) throw UsageError(std::string(c.name) + " environment: " + c.rank + " is set but " + c.size + " is not");
     if (*size < 1 || *rank < 0 || *rank >= *size)
       throw UsageError(std::string(c.name) + " environment: " + c.rank + "=" + std::to_string(*rank) + " is not in [0, " +
@@ -80,6 +90,8 @@ RankInfo discover_rank(const EnvLookup& env) {
     info.master_port = read_int(env, c.port, c.name).value_or(0);
     return info;
   }
+  if (!incomplete.empty())
+    throw UsageError(incomplete + ", and no other launcher's variables (SLURM_PROCID/SLURM_NTASKS, ...) give the rank");
   return RankInfo{};
 }
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "kiln/cluster/cluster_config.h"
 #include "kiln/cluster/rank_env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
@@ -94,6 +95,18 @@ int run_cli(int argc, char** argv) {
   convert->allow_extras();
   convert->footer(kOverridesHelp);
 
+  auto* cluster_cmd = app.add_subcommand("cluster", "Cluster tools");
+  auto* check = cluster_cmd->add_subcommand("check", "Preflight: every rank reachable, placement, all-reduce bandwidth");
+  LaunchFlags check_launch;
+  check->add_option("-c,--cluster", check_launch.job.cluster_file, "Cluster YAML or hostfile (docs/cluster.md)");
+  check->add_option("--num_processes", check_launch.job.num_processes, "Ranks on this host")->check(CLI::PositiveNumber);
+  check->add_option("--launcher", check_launch.job.launcher, "local | mpirun | slurm")
+      ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
+  check->add_option("--include", check_launch.job.include, "Only these hosts/slots");
+  check->add_option("--exclude", check_launch.job.exclude, "All hosts/slots but these");
+  check->add_flag("--dry-run", check_launch.job.dry_run, "Print the launch command and run nothing");
+  cluster_cmd->require_subcommand(1);
+
   int code = 0;
   try {
     try {
@@ -132,6 +145,18 @@ int run_cli(int argc, char** argv) {
         runtime::run_train(ro);
       } else {
         runtime::run_evaluate(ro);
+      }
+    } else if (*check) {
+      const auto rank = cluster::discover_rank();
+      if (wants_launch(check_launch.job) && !rank.distributed()) {
+        std::cout << cluster::placement_table(job_cluster(check_launch.job)) << std::flush;
+        std::vector<std::string> args(argv + 1, argv + argc);
+        for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
+        check_launch.job.worker_args = args;
+        code = launch_job(check_launch.job);
+        if (code != 0) log::error("cluster check failed (exit code " + std::to_string(code) + ")");
+      } else {
+        runtime::run_cluster_check(rank);
       }
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);

@@ -70,7 +70,7 @@ std::string info_text(bool verbose) {
   const auto names = networks::network_names();
   for (size_t i = 0; i < names.size(); ++i) os << (i ? ", " : "") << names[i];
   os << ")\n";
-  os << "  subtasks   classification: dataset_convert, train, evaluate\n";
+  os << "  subtasks   classification: dataset_convert, train, evaluate; cluster: check\n";
   if (verbose) {
     runtime::configure_threads(0, {});
     os << "\nThreads: intra-op " << at::get_num_threads() << " (set by kiln: cores / local ranks), inter-op "

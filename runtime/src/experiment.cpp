@@ -105,6 +105,11 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
     s.soft_start = spec.get_float(lr + ".soft_start");
   }
 
+  c.data_parallel.linear_lr_scaling = spec.get_string("train_config.data_parallel.lr_scaling") == "linear";
+  c.data_parallel.first_bucket_mb = spec.get_float("train_config.data_parallel.first_bucket_mb");
+  c.data_parallel.bucket_mb = spec.get_float("train_config.data_parallel.bucket_mb");
+  c.data_parallel.gradient_compression = spec.get_string("train_config.data_parallel.gradient_compression");
+
   try {
     c.train = source_from_spec(spec, "dataset_config.train");
   } catch (const specs::SpecError& e) {

@@ -119,6 +119,7 @@ void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusL
                               sampler.num_samples(), " training images per rank"));
   const int64_t total_steps = steps_per_epoch * cfg.n_epochs;
   const int64_t global_batch = cfg.batch_size * dist.world_size();
+  if (cfg.data_parallel.linear_lr_scaling) cfg.schedule.learning_rate *= dist.world_size();
 
   // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights. Every rank loads the
   //    same file; rank 0's weights are then broadcast so all replicas start identical whatever happened.
@@ -143,7 +144,14 @@ void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusL
   }
   std::unique_ptr<collectives::GradientReducer> reducer;
   if (dist.comm()) {
-    reducer = std::make_unique<collectives::GradientReducer>(*dist.comm(), params);
+    collectives::ReducerOptions ro;
+    ro.buckets.first_bucket_bytes = static_cast<size_t>(cfg.data_parallel.first_bucket_mb * (1 << 20));
+    ro.buckets.bucket_bytes = static_cast<size_t>(cfg.data_parallel.bucket_mb * (1 << 20));
+    const std::string& comp = cfg.data_parallel.gradient_compression;
+    ro.compression = comp == "fp16"   ? collectives::Compression::kFp16
+                     : comp == "bf16" ? collectives::Compression::kBf16
+                                      : collectives::Compression::kNone;
+    reducer = std::make_unique<collectives::GradientReducer>(*dist.comm(), params, ro);
     std::vector<at::Tensor> state_tensors = net->parameters();
     for (const auto& b : module_buffers(*net)) state_tensors.push_back(b);
     reducer->broadcast(state_tensors, 0);
@@ -156,7 +164,10 @@ void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusL
   log::info(log::cat("Data: ", train_ds->size(), " training images", val_ds ? ", " + std::to_string(val_ds->size()) + " validation" : "",
                      "; ", dist.world_size(), " rank(s) x batch ", cfg.batch_size, " = global batch ", global_batch, ", ",
                      steps_per_epoch, " steps/epoch, ", threads, " thread(s) per rank"));
-  if (reducer) log::info(log::cat("Gradient reduction: ", reducer->num_buckets(), " bucket(s), ", dist.comm()->backend()));
+  if (reducer)
+    log::info(log::cat("Gradient reduction: ", reducer->num_buckets(), " bucket(s), ", dist.comm()->backend(),
+                       ", compression ", cfg.data_parallel.gradient_compression,
+                       cfg.data_parallel.linear_lr_scaling ? ", learning rate scaled linearly by ranks" : ""));
   log::info("Optimizer: " + cfg.optimizer.name + ", LR schedule " + cfg.schedule.describe());
   if (status_out)
     status_out->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",

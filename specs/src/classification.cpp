@@ -133,7 +133,16 @@ Field train_config() {
               string("scope", std::string("Conv2D,Dense"), "Layer types regularised (comma-separated)."),
               real("weight_decay", 5e-4, "Regularisation weight.", 0, 1)},
              "Weight regularisation."),
-       one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step).")},
+       one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step)."),
+       group("data_parallel",
+             {enumeration("lr_scaling", {"none", "linear"}, std::string("none"),
+                          "linear: learning_rate × ranks (TAO always does this; kiln makes it explicit)."),
+              real("first_bucket_mb", 1.0, "Size of the first gradient bucket (starts communication early).", 0.001,
+                   1024),
+              real("bucket_mb", 25.0, "Size of the other gradient buckets.", 0.001, 4096),
+              enumeration("gradient_compression", {"none", "fp16", "bf16"}, std::string("none"),
+                          "Gradients travel as 16-bit floats, are averaged, and are cast back.")},
+             "Multi-rank training (ignored on one rank).")},
       "Training.");
 }
 

@@ -105,3 +105,28 @@ TEST(Distributed, ResumesOnADifferentWorldSize) {
   EXPECT_EQ(meta["epoch"], 2);
   EXPECT_EQ(meta["history"].size(), 2u);
 }
+
+TEST(Distributed, ClusterCheckReachesEveryRankAndMeasuresBandwidth) {
+  const auto r = run_kiln("cluster check --num_processes 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 ranks on 1 host"), std::string::npos) << r.output;  // the placement table
+  EXPECT_NE(r.output.find(":0] All 2 ranks joined the MPI world and the control plane."), std::string::npos) << r.output;
+  for (const char* size : {"   1 MiB", "  25 MiB", " 100 MiB"}) EXPECT_NE(r.output.find(size), std::string::npos) << size;
+  const auto dry = run_kiln("cluster check -c " + std::string(KILN_SOURCE_DIR) +
+                            "/specs/samples/cluster_two_nodes.yaml --dry-run");
+  ASSERT_EQ(dry.code, 0) << dry.output;
+  EXPECT_NE(dry.output.find("mpirun -np 8 --host node01:4,node02:4"), std::string::npos) << dry.output;
+}
+
+TEST(Distributed, CompressedGradientsAndLinearLrScaling) {
+  TempDir dir("compress");
+  const auto r = run_kiln("classification train -e " + kSpec + " -r " + (dir.path / "r").string() +
+                          " --num_processes 2 train_config.n_epochs=1" + kSlice +
+                          " train_config.data_parallel.gradient_compression=bf16"
+                          " train_config.data_parallel.lr_scaling=linear train_config.data_parallel.bucket_mb=0.1"
+                          " train_config.data_parallel.first_bucket_mb=0.01");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("compression bf16, learning rate scaled linearly by ranks"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lr=0.1,"), std::string::npos) << "0.05 x 2 ranks: " << r.output;
+  EXPECT_EQ(r.output.find("Gradient reduction: 1 bucket(s)"), std::string::npos) << "small buckets split the model";
+}

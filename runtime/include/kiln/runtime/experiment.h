@@ -35,6 +35,12 @@ struct RegularizerConfig {
   double weight_decay = 5e-4;
 };
 
+struct DataParallelConfig {
+  bool linear_lr_scaling = false;
+  double first_bucket_mb = 1.0, bucket_mb = 25.0;
+  std::string gradient_compression = "none";  // none | fp16 | bf16
+};
+
 struct ClassificationConfig {
   networks::Architecture arch;  // num_classes is set from the training data
   std::vector<int64_t> freeze_blocks;
@@ -43,7 +49,8 @@ struct ClassificationConfig {
   double label_smoothing = 0;
   OptimizerConfig optimizer;
   RegularizerConfig regularizer;
-  LrSchedule schedule;
+  LrSchedule schedule;  // learning_rate before any lr_scaling
+  DataParallelConfig data_parallel;
   SourceConfig train;
   std::optional<SourceConfig> val;
   data::Augmentation augment;  // training augmentation; evaluation uses only the normalisation
