@@ -125,6 +125,11 @@ int launch_job(const JobLaunch& job) {
   run.host = host_name();
   const int code = supervise(run);
   std::lock_guard<std::mutex> lock(mu);
+  if (const int signo = forwarded_signal()) {
+    // The user stopped the job: ranks reporting their own interruption are not a rank failure.
+    log::error("interrupted by signal " + std::to_string(signo) + "; the job's ranks were stopped");
+    return 128 + signo;
+  }
   if (!failure.empty()) {
     log::error(failure);
     return static_cast<int>(ExitCode::kRankFailed);

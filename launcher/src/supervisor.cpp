@@ -22,8 +22,10 @@ namespace kiln::launcher {
 namespace {
 
 std::atomic<pid_t> g_child{0};
+std::atomic<int> g_forwarded{0};
 
 extern "C" void forward_signal(int signo) {
+  g_forwarded.store(signo);
   const pid_t child = g_child.load();
   if (child > 0) ::kill(child, signo);  // mpirun forwards SIGINT/SIGTERM to its ranks
 }
@@ -48,6 +50,8 @@ class SignalForwarding {
 };
 
 }  // namespace
+
+int forwarded_signal() { return g_forwarded.load(); }
 
 void terminate_supervised(int grace_ms) {
   const pid_t child = g_child.load();

@@ -17,6 +17,9 @@ struct SupervisedRun {
 // Returns the child's exit code (128 + signal when it was killed).
 int supervise(const SupervisedRun& run);
 
+// The SIGINT/SIGTERM this launcher received and forwarded to the job (0 when none).
+int forwarded_signal();
+
 // Ends the supervised job (safe from any thread): SIGTERM to the child, SIGKILL to its process group if it is
 // still there after `grace_ms`.
 void terminate_supervised(int grace_ms = 2000);
