@@ -13,6 +13,7 @@ PACKAGES=(
   libonnx-dev zlib1g-dev libstb-dev libplplot-dev plplot-driver-cairo
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
   python3-torch python3-torchvision          # golden tests and the PyTorch reference benchmarks
+  slurm-wlm munge                            # the Slurm tests' private cluster (tools/slurm_local.sh)
 )
 
 missing=()

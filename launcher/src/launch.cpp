@@ -97,6 +97,8 @@ int launch_job(const JobLaunch& job) {
   // Tagged lines let the supervisor prefix [host:rank] and split the per-rank logs.
   config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
   if (!job.emit_sbatch.empty()) {
+    // Slurm opens the script's --output file before the script runs and does not create its directory.
+    if (!job.results_dir.empty()) std::filesystem::create_directories(job.results_dir + "/logs");
     atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, job_options(job, config, exe, cores, false)));
     std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
     return 0;

@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
+#include <vector>
 #include <thread>
 
 #include "kiln/common/check.h"
@@ -49,6 +52,44 @@ class SignalForwarding {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
+// Ranks that outlive mpirun were re-parented to this launcher (a child subreaper, see supervise()). Give them a
+// moment to finish, then kill and reap every one, so the launcher never returns while a rank is still running.
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> out;
+  const std::string me = std::to_string(::getpid());
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state, ppid;
+    rest >> state >> ppid;
+    if (ppid == me) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+void reap_orphans() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  bool killed = false;
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(-1, &status, WNOHANG);
+    if (r > 0) continue;
+    if (r < 0 && errno == ECHILD) return;  // nothing left
+    if (!killed && std::chrono::steady_clock::now() > deadline) {
+      for (pid_t child : own_children()) ::kill(child, SIGKILL);
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 }  // namespace
 
 int forwarded_signal() { return g_forwarded.load(); }
@@ -82,6 +123,8 @@ bool parse_tagged_line(const std::string& line, int& rank, std::string& text) {
 
 int supervise(const SupervisedRun& run) {
   if (run.argv.empty()) throw Error("supervise: empty command");
+  // Ranks whose mpirun has gone are re-parented to us instead of init, so we can make sure none survives.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   int pipefd[2];
   KILN_SYSCALL(::pipe2(pipefd, O_CLOEXEC), "creating the output pipe");
   const pid_t parent = ::getpid();
@@ -142,7 +185,8 @@ int supervise(const SupervisedRun& run) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   g_child = 0;
-  ::kill(-pid, SIGKILL);  // anything left in the job's process group (there should be nothing)
+  ::kill(-pid, SIGKILL);  // anything left in mpirun's process group
+  reap_orphans();
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

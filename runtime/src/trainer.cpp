@@ -68,10 +68,10 @@ void run_train(const RunOptions& opts) {
     dist.emplace(opts.rank);
     train_impl(opts, *dist, status);
   } catch (const std::exception& e) {
-    // Tell the other ranks first (they stop within a heartbeat instead of hanging in an all-reduce), then
-    // record why the run ended in status.json, as TAO does; the error itself still reaches main().
-    if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()));
+    // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a
+    // heartbeat instead of hanging in an all-reduce); the error itself still reaches main().
     if (status) status->write(StatusLog::Status::kFailure, e.what());
+    if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()));
     throw;
   }
 }

@@ -8,56 +8,22 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/control_plane.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;
+using namespace kiln::cluster::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kLong = 30s;
-
-ControlPlaneOptions fast() {
-  ControlPlaneOptions o;
-  o.heartbeat_period = 50ms;
-  o.dead_after = 800ms;  // 16 missed beats: a loaded machine does not fake a death
-  return o;
-}
-
-StoreServerOptions server_options() {
-  StoreServerOptions o;
-  o.address = "127.0.0.1";
-  o.token = make_job_token();
-  return o;
-}
+// Dead after 16 missed beats: a loaded machine does not fake a death.
+ControlPlaneOptions fast() { return fast_heartbeats(800ms); }
 
 std::unique_ptr<ControlPlaneClient> rank(const ControlPlaneServer& server, int r, const std::string& host) {
-  StoreClientOptions o;
-  o.port = server.port();
-  o.token = server.token();
-  o.rank = r;
-  o.peer_host = host;
-  return std::make_unique<ControlPlaneClient>(o, fast());
+  return connect_rank(server, r, host, fast());
 }
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = kLong) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
-bool server_sees_step(const ControlPlaneServer& server, int r, int64_t step) {
-  for (const auto& s : server.ranks())
-    if (s.rank == r && s.step == step) return true;
-  return false;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

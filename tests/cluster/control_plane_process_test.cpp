@@ -10,14 +10,15 @@
 #include <memory>
 #include <thread>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/control_plane.h"
 
 using namespace kiln::cluster;
+using namespace kiln::cluster::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kLong = 30s;
 constexpr int64_t kChildStep = 42;
 
 enum class Death { kExit, kSigkill };
@@ -51,16 +52,6 @@ bool read_value(int fd, T& out, int limit_ms) {
   } catch (...) {
     _exit(92);
   }
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = kLong) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
 }
 
 void run(Death death) {

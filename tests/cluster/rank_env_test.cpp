@@ -99,3 +99,12 @@ TEST(RankEnv, ThreadsShareTheHostsCores) {
   r.local_world_size = 4;
   EXPECT_EQ(kiln::cluster::threads_per_rank(r, 2), 1);
 }
+
+TEST(RankEnv, SrunWithPmixFallsBackToSlurmVariables) {
+  // Slurm's PMIx plugin sets PMIX_RANK but no size variable: the Slurm contract must supply the world.
+  RankInfo r = from({{"PMIX_RANK", "1"}, {"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}});
+  EXPECT_EQ(r.source, "slurm");
+  EXPECT_EQ(r.rank, 1);
+  EXPECT_EQ(r.world_size, 2);
+  EXPECT_THROW(from({{"PMIX_RANK", "1"}}), kiln::UsageError);
+}

@@ -12,28 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;
+using namespace kiln::cluster::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-StoreServerOptions server_options() {
-  StoreServerOptions o;
-  o.address = "127.0.0.1";
-  o.token = make_job_token();
-  return o;
-}
-
-StoreClientOptions client_options(const StoreServer& server, int rank) {
-  StoreClientOptions o;
-  o.port = server.port();
-  o.token = server.token();
-  o.rank = rank;
-  return o;
-}
 
 // Frame building, independent of the library: u32 big-endian length, then type byte and fields.
 struct Bytes {
@@ -70,7 +57,7 @@ class RawPeer {
     EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
   }
   // Reads until the server closes the connection (true) or the limit passes (false). Any reply is discarded.
-  bool closed_by_server(std::chrono::milliseconds limit = 30s) {
+  bool closed_by_server(std::chrono::milliseconds limit = kLong) {
     const auto end = std::chrono::steady_clock::now() + limit;
     char buf[4096];
     while (std::chrono::steady_clock::now() < end) {

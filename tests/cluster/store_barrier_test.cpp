@@ -6,30 +6,15 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;
+using namespace kiln::cluster::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr auto kLong = 30s;
-
-StoreServerOptions server_options() {
-  StoreServerOptions o;
-  o.address = "127.0.0.1";
-  o.token = make_job_token();
-  return o;
-}
-
-StoreClientOptions client_options(const StoreServer& server, int rank) {
-  StoreClientOptions o;
-  o.port = server.port();
-  o.token = server.token();
-  o.rank = rank;
-  return o;
-}
 
 // Runs `body(rank, client)` on one thread per rank and returns each rank's error message ("" if none).
 std::vector<std::string> run_ranks(const StoreServer& server, const std::vector<int>& ranks,

@@ -7,29 +7,20 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;
 using namespace std::chrono_literals;
+using kiln::cluster::test::kLong;
+using kiln::cluster::test::server_options;
 
 namespace {
 
-// Generous: "must happen" limits are not performance assertions, the machine may be loaded.
-constexpr auto kLong = 30s;
-
-StoreServerOptions server_options() {
-  StoreServerOptions o;
-  o.address = "127.0.0.1";
-  o.token = make_job_token();
-  return o;
-}
-
+// The shared options, plus a host name per rank ("node0<rank>") as a real job would have.
 StoreClientOptions client_options(const StoreServer& server, int rank) {
-  StoreClientOptions o;
-  o.port = server.port();
-  o.token = server.token();
-  o.rank = rank;
+  StoreClientOptions o = kiln::cluster::test::client_options(server, rank);
   o.peer_host = "node0" + std::to_string(rank);
   return o;
 }

@@ -8,45 +8,19 @@
 #include <memory>
 #include <thread>
 
+#include "cluster/cluster_test_util.h"
 #include "kiln/cluster/rank_env.h"
 #include "kiln/cluster/store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;
+using namespace kiln::cluster::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kLong = 30s;
-
-StoreServerOptions server_options(uint16_t port = 0) {
-  StoreServerOptions o;
-  o.address = "127.0.0.1";
-  o.port = port;
-  o.token = make_job_token();
-  return o;
-}
-
-StoreClientOptions client_options(uint16_t port, const std::string& token, int rank = 0) {
-  StoreClientOptions o;
-  o.port = port;
-  o.token = token;
-  o.rank = rank;
-  return o;
-}
-
 // A port that was free a moment ago (bound by the OS for us, then released).
 uint16_t recently_free_port() { return StoreServer(server_options()).port(); }
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = kLong) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 }  // namespace
 

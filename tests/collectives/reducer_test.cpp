@@ -37,8 +37,10 @@ void run_ranks(int n, const std::function<void(int, Communicator&)>& fn) {
 // A 4-layer chain; each rank feeds different data so each rank's local gradients differ.
 struct Chain {
   std::vector<at::Tensor> w;
+  // Same initial weights on every rank. Build chains on the main thread: rank threads seeding and drawing from
+  // the shared default generator at the same time would interleave and give each rank different weights.
   explicit Chain(int64_t width = 8, int64_t layers = 4) {
-    at::manual_seed(7);  // same initial weights on every rank
+    at::manual_seed(7);
     for (int64_t i = 0; i < layers; ++i) w.push_back((at::randn({width, width}) * 0.3).requires_grad_());
   }
   at::Tensor loss(int rank) const {
@@ -94,8 +96,9 @@ TEST(GradientReducer, AveragesGradientsAcrossRanks) {
         for (size_t i = 0; i < g.size(); ++i) avg[i] = avg[i] + g[i];
     }
     for (auto& a : avg) a = a / world;
+    std::vector<Chain> chains(static_cast<size_t>(world));
     run_ranks(world, [&](int rank, Communicator& comm) {
-      Chain c;
+      Chain& c = chains[static_cast<size_t>(rank)];
       ReducerOptions opts;
       opts.buckets = {600, 600};  // several buckets
       GradientReducer reducer(comm, c.w, opts);
@@ -112,8 +115,9 @@ TEST(GradientReducer, AveragesGradientsAcrossRanks) {
 }
 
 TEST(GradientReducer, FirstBucketIsLaunchedBeforeBackwardEnds) {
+  std::vector<Chain> chains{Chain(16, 6), Chain(16, 6)};
   run_ranks(2, [&](int rank, Communicator& comm) {
-    Chain c(16, 6);
+    Chain& c = chains[static_cast<size_t>(rank)];
     std::vector<std::string> events;
     std::mutex mu;
     // Registered before the reducer's own hook, so it fires when backward reaches the first layer's gradient —
@@ -142,8 +146,9 @@ TEST(GradientReducer, HalfPrecisionCompressionIsClose) {
   Chain reference;
   auto g0 = reference.local_grads(0), g1 = reference.local_grads(1);
   for (Compression comp : {Compression::kFp16, Compression::kBf16}) {
+    std::vector<Chain> chains(2);
     run_ranks(2, [&](int rank, Communicator& comm) {
-      Chain c;
+      Chain& c = chains[static_cast<size_t>(rank)];
       ReducerOptions opts;
       opts.compression = comp;
       GradientReducer reducer(comm, c.w, opts);
@@ -160,8 +165,7 @@ TEST(GradientReducer, HalfPrecisionCompressionIsClose) {
 
 TEST(GradientReducer, UnusedParameterContributesZeros) {
   run_ranks(2, [&](int rank, Communicator& comm) {
-    at::manual_seed(3);
-    at::Tensor a = at::randn({4}).requires_grad_(), b = at::randn({4}).requires_grad_();
+    at::Tensor a = at::full({4}, 0.5).requires_grad_(), b = at::full({4}, -0.25).requires_grad_();
     GradientReducer reducer(comm, {a, b});
     // Rank 0 uses both; rank 1 only a.
     at::Tensor loss = rank == 0 ? (a * 2).sum() + (b * 4).sum() : (a * 6).sum();

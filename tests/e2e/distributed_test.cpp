@@ -15,17 +15,6 @@ const std::string kSlice = " dataset_config.train.max_samples=2000 dataset_confi
 const std::string kMpirun =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 ";
 
-// Runs an arbitrary shell command line, capturing output and exit code.
-RunResult run_shell(const std::string& cmd) {
-  RunResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
 double max_weight_diff(const fs::path& a, const fs::path& b) {
   const auto x = kiln::runtime::read_model_file(a.string()), y = kiln::runtime::read_model_file(b.string());
   double diff = 0;

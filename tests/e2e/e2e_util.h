@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,11 +22,10 @@ struct RunResult {
   std::string output;  // stdout + stderr
 };
 
-// Runs `kiln <args>` through the shell, capturing output and the exit code.
-inline RunResult run_kiln(const std::string& args) {
+// Runs a shell command line, capturing stdout + stderr and the exit code.
+inline RunResult run_shell(const std::string& command) {
   RunResult r;
-  const std::string cmd = std::string(KILN_BIN) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};
   while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
@@ -32,6 +33,8 @@ inline RunResult run_kiln(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+inline RunResult run_kiln(const std::string& args) { return run_shell(std::string(KILN_BIN) + " " + args); }
 
 inline std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -49,6 +52,31 @@ struct TempDir {
   }
   ~TempDir() { fs::remove_all(path); }
 };
+
+// Starts `kiln <args>` in the background with its output in `log`; returns its pid.
+inline pid_t start_kiln(const std::string& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = "exec " + std::string(KILN_BIN) + " " + args + " > " + log.string() + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits (up to two minutes) until `text` appears in the file.
+inline void wait_for(const fs::path& log, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (slurp(log).find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+// Waits (up to two minutes, polling every 5 ms) until the file exists.
+inline void wait_for_file(const fs::path& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(path) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
 
 inline std::string sample_spec(const std::string& name) {
   return std::string(KILN_SOURCE_DIR) + "/specs/samples/" + name;

@@ -74,16 +74,9 @@ TEST(Pipeline, InterruptedRunResumesToTheSameWeights) {
 
   // Interrupted: SIGINT as soon as the first checkpoint exists, then the same command again.
   const fs::path results = dir.path / "resumed";
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string cmd = std::string(KILN_BIN) + " " + common + " -r " + results.string() + " >/dev/null 2>&1";
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(results / "checkpoints" / "latest") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const pid_t pid = start_kiln(common + " -r " + results.string(), dir.path / "interrupted.log");
+  ASSERT_GT(pid, 0);
+  wait_for_file(results / "checkpoints" / "latest");
   ::kill(pid, SIGINT);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -1,0 +1,59 @@
+# Shared by the Slurm tests (sourced). Usage of each test: <test>.sh KILN_BIN SOURCE_DIR WORK_DIR
+# Needs SLURM_CONF pointing at a running cluster (tools/slurm_local.sh start DIR; ctest's fixture does it).
+set -euo pipefail
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+[ $# -eq 3 ] || { echo "usage: $0 KILN_BIN SOURCE_DIR WORK_DIR" >&2; exit 2; }
+KILN=$1
+SRC=$2
+WORK=$3
+[ -x "$KILN" ] || fail "kiln executable not found: $KILN"
+[ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] ||
+  fail "SLURM_CONF='${SLURM_CONF:-}' is not a slurm.conf (start a cluster with tools/slurm_local.sh start DIR)"
+SPEC=$SRC/specs/samples/classification_lenet5_fmnist.yaml
+# Small and quick on 2 cores.
+SMALL=(train_config.n_epochs=1 dataset_config.train.max_samples=2000 dataset_config.val.max_samples=500)
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+# Variables from an outer job (ctest run inside an allocation, mpirun, torchrun) would confuse srun and kiln.
+for v in $(compgen -e); do
+  case $v in
+    SLURM_CONF) ;;
+    SLURM_* | PMIX_* | PMI_* | OMPI_COMM_WORLD_* | KILN_* | RANK | WORLD_SIZE | LOCAL_RANK | LOCAL_WORLD_SIZE) unset "$v" ;;
+  esac
+done
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+
+# The world_size recorded in a .kiln file: "KILNMDL1", u64 little-endian header length, JSON header {"meta": {...}}.
+world_size() {
+  /usr/bin/python3 - "$1" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    if f.read(8) != b"KILNMDL1":
+        sys.exit("not a .kiln file: " + sys.argv[1])
+    (n,) = struct.unpack("<Q", f.read(8))
+    print(json.loads(f.read(n))["meta"]["world_size"])
+PY
+}
+
+expect_model_world_size() {
+  local model=$1 want=$2 got
+  [ -f "$model" ] || fail "no model written: $model"
+  got=$(world_size "$model") || fail "cannot read the metadata of $model"
+  [ "$got" = "$want" ] || fail "$model says world_size $got, expected $want"
+  echo "ok: $model has world_size $got"
+}
+
+# expect_passes FILE N: exactly N ranks printed "Execution status: PASS" and none FAIL.
+expect_passes() {
+  local file=$1 want=$2 got
+  got=$(grep -c 'Execution status: PASS' "$file" || true)
+  if grep -q 'Execution status: FAIL' "$file" || [ "$got" != "$want" ]; then
+    echo "----- $file" >&2; tail -n 60 "$file" >&2
+    fail "$file: $got rank(s) reported 'Execution status: PASS', expected $want (and no FAIL)"
+  fi
+  echo "ok: $got ranks passed ($file)"
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# kiln --emit-sbatch writes a batch script for a cluster YAML of this host (2 slots, launcher slurm); sbatch runs it.
+# Without kiln's launcher, rank 0 hosts the control plane. Success is read from the job's output file and its state,
+# not from srun's exit code (DESIGN.md §9).
+source "$(dirname "$0")/common.sh"
+
+host=$(hostname -s)
+partition=$(sinfo -h -o '%R' | head -n1)
+cat >"$WORK/cluster.yaml" <<YAML
+name: kiln-slurm-test
+launcher: slurm
+nodes:
+  - host: $host
+    slots: 2
+env:
+  OMP_NUM_THREADS: 1
+  OPENBLAS_NUM_THREADS: 1
+slurm: {partition: $partition, time: "00:10:00"}
+YAML
+out=$WORK/out
+script=$WORK/job.sbatch
+echo "+ $KILN classification train -e $SPEC -r $out -c $WORK/cluster.yaml --emit-sbatch $script ${SMALL[*]}"
+"$KILN" classification train -e "$SPEC" -r "$out" -c "$WORK/cluster.yaml" --emit-sbatch "$script" "${SMALL[@]}" \
+  >"$WORK/emit.log" 2>&1 || { cat "$WORK/emit.log" >&2; fail "kiln --emit-sbatch failed"; }
+[ -s "$script" ] || fail "kiln --emit-sbatch wrote no $script"
+echo "----- $script"; cat "$script"
+grep -q -- '--mpi=pmix' "$script" || fail "$script: srun without --mpi=pmix"
+[ ! -e "$out/model.kiln" ] || fail "--emit-sbatch must run nothing, but $out/model.kiln exists"
+
+job=$(cd "$WORK" && sbatch --parsable "$script") || fail "sbatch $script failed"
+job=${job%%;*}
+echo "submitted job $job"
+deadline=$((SECONDS + 300))
+while squeue -h -j "$job" 2>/dev/null | grep -q .; do
+  if ((SECONDS > deadline)); then
+    scancel "$job" || true
+    fail "job $job still in squeue after 300 s"
+  fi
+  sleep 1
+done
+# No accounting: scontrol knows the job for MinJobAge seconds after it ends.
+state=$(scontrol -o show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+echo "job $job ended: JobState=${state:-unknown}"
+log=$out/logs/slurm-$job.out
+if [ ! -f "$log" ]; then
+  [ -d "$(dirname "$log")" ] || fail "job $job ($state) has no output: the script's --output directory" \
+    "$(dirname "$log") does not exist (Slurm does not create it; kiln --emit-sbatch must)"
+  fail "job $job ($state) wrote no $log"
+fi
+expect_passes "$log" 2
+[ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
+expect_model_world_size "$out/model.kiln" 2
+echo "PASS: kiln --emit-sbatch + sbatch"
