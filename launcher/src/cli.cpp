@@ -135,6 +135,7 @@ int run_cli(int argc, char** argv) {
       if (launch.gpus > 0) throw UsageError("GPU ranks (--gpus) are not supported by this build yet");
       if (wants_launch(launch.job) && !ro.rank.distributed()) {
         // This process is the launcher: the same command, minus the launch options, becomes every rank's.
+        runtime::check_experiment_spec(ro);  // a bad spec is exit 2 before any rank starts
         std::vector<std::string> args(argv + 1, argv + argc);
         for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
         launch.job.worker_args = args;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <iostream>
@@ -123,6 +124,12 @@ int launch_job(const JobLaunch& job) {
   ::setenv("KILN_MASTER_PORT", std::to_string(control.port()).c_str(), 1);
   SupervisedRun run;
   run.argv = cmd.argv;
+  if (config.launcher == cluster::Launcher::kSlurm) {
+    // srun --label prefixes every line with its task id, which the supervisor turns into [host:rank] and logs.
+    auto srun = std::find(run.argv.begin(), run.argv.end(), options.srun);
+    if (srun != run.argv.end()) run.argv.insert(srun + 1, "--label");
+    run.srun_labels = true;
+  }
   run.logs_dir = job.results_dir.empty() ? "" : job.results_dir + "/logs";
   run.host = host_name();
   const int code = supervise(run);

@@ -121,6 +121,16 @@ bool parse_tagged_line(const std::string& line, int& rank, std::string& text) {
   return true;
 }
 
+bool parse_srun_label(const std::string& line, int& rank, std::string& text) {
+  const auto start = line.find_first_not_of(' ');
+  const auto colon = line.find(": ", start == std::string::npos ? 0 : start);
+  if (start == std::string::npos || colon == std::string::npos || colon == start) return false;
+  if (line.find_first_not_of("0123456789", start) != colon) return false;
+  rank = std::stoi(line.substr(start, colon - start));
+  text = line.substr(colon + 2);
+  return true;
+}
+
 int supervise(const SupervisedRun& run) {
   if (run.argv.empty()) throw Error("supervise: empty command");
   // Ranks whose mpirun has gone are re-parented to us instead of init, so we can make sure none survives.
@@ -152,7 +162,7 @@ int supervise(const SupervisedRun& run) {
   auto emit = [&](const std::string& line) {
     int rank = -1;
     std::string text;
-    if (parse_tagged_line(line, rank, text)) {
+    if (run.srun_labels ? parse_srun_label(line, rank, text) : parse_tagged_line(line, rank, text)) {
       std::printf("[%s:%d] %s\n", run.host.c_str(), rank, text.c_str());
       if (!run.logs_dir.empty()) {
         auto& log = logs[rank];

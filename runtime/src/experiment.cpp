@@ -125,10 +125,10 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
   const auto& mean = spec.get_float_list("dataset_config.image_mean");
   const auto& std_ = spec.get_float_list("dataset_config.image_std");
   const auto channels = static_cast<size_t>(shape.channels);
-  require(issues, spec, "dataset_config.image_mean", mean.size() == 1 || mean.size() == channels,
-          "needs 1 or " + std::to_string(channels) + " values for " + std::to_string(channels) + " channel(s)");
-  require(issues, spec, "dataset_config.image_std", std_.size() == 1 || std_.size() == channels,
-          "needs 1 or " + std::to_string(channels) + " values for " + std::to_string(channels) + " channel(s)");
+  const std::string per_channel = channels == 1 ? "needs 1 value: model_config.input_image_size has 1 channel"
+                                                : "needs 1 value, or one per channel (" + std::to_string(channels) + ")";
+  require(issues, spec, "dataset_config.image_mean", mean.size() == 1 || mean.size() == channels, per_channel);
+  require(issues, spec, "dataset_config.image_std", std_.size() == 1 || std_.size() == channels, per_channel);
   for (size_t ch = 0; ch < channels; ++ch) {
     c.augment.mean.resize(channels), c.augment.std.resize(channels);
     c.augment.mean[ch] = static_cast<float>(mean[std::min(ch, mean.size() - 1)]);

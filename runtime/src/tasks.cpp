@@ -17,6 +17,10 @@ namespace fs = std::filesystem;
 
 namespace kiln::runtime {
 
+void check_experiment_spec(const RunOptions& opts) {
+  ClassificationConfig::from_spec(specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides));
+}
+
 void run_evaluate(const RunOptions& opts) {
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   const ClassificationConfig cfg = ClassificationConfig::from_spec(spec);

@@ -56,17 +56,19 @@ int configure_threads(int requested, const cluster::RankInfo& rank) {
 }
 
 namespace {
-void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusLog>& status_out);
+void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationConfig cfg, Distributed& dist,
+                std::optional<StatusLog>& status_out);
 }  // namespace
 
 void run_train(const RunOptions& opts) {
   std::optional<StatusLog> status;
   std::optional<Distributed> dist;
   try {
-    // The spec is validated before any collective starts, so a bad spec is exit 2 on every rank alike.
-    specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
+    // The spec is validated before any rank joins the world, so a bad spec is exit 2 on every rank alike.
+    const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
+    ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
     dist.emplace(opts.rank);
-    train_impl(opts, *dist, status);
+    train_impl(opts, spec, std::move(cfg), *dist, status);
   } catch (const std::exception& e) {
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a
     // heartbeat instead of hanging in an all-reduce); the error itself still reaches main().
@@ -96,10 +98,9 @@ std::vector<at::Tensor> module_buffers(networks::Network& net) {
   return out;
 }
 
-void train_impl(const RunOptions& opts, Distributed& dist, std::optional<StatusLog>& status_out) {
-  // 1. Spec → configuration (validated before anything is created on disk), then the rank's world.
-  const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
-  ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
+void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationConfig cfg, Distributed& dist,
+                std::optional<StatusLog>& status_out) {
+  // 1. Configuration (spec and cross-field rules were validated before any rank joined the world).
   if (!opts.model_path.empty()) cfg.pretrained_model_path = opts.model_path;
   ensure_writable_dir(opts.results_dir);
   if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems

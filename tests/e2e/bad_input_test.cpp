@@ -90,3 +90,12 @@ TEST(BadInput, EvaluateRejectsAFileThatIsNotAKilnModel) {
   EXPECT_EQ(r.code, 3) << r.output;
   EXPECT_NE(r.output.find("not a kiln model file"), std::string::npos) << r.output;
 }
+
+TEST(BadInput, LauncherValidatesTheSpecBeforeStartingRanks) {
+  TempDir dir("launchspec");
+  const auto r = run_kiln("classification train -e " + kSpec + " -r " + (dir.path / "o").string() +
+                          " --num_processes 2 'dataset_config.image_mean=[0.1,0.2]'");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("<command line>: dataset_config.image_mean: needs 1 value"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Launching"), std::string::npos) << "no rank may start with an invalid spec";
+}

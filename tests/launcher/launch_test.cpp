@@ -66,3 +66,16 @@ TEST(Supervisor, ParsesMpirunTags) {
   EXPECT_FALSE(parse_tagged_line("plain mpirun message", rank, text));
   EXPECT_FALSE(parse_tagged_line("[warn] something", rank, text));
 }
+
+TEST(Supervisor, ParsesSrunLabels) {
+  int rank = -1;
+  std::string text;
+  ASSERT_TRUE(parse_srun_label("  1: Execution status: PASS", rank, text));
+  EXPECT_EQ(rank, 1);
+  EXPECT_EQ(text, "Execution status: PASS");
+  ASSERT_TRUE(parse_srun_label("12: x: y", rank, text));
+  EXPECT_EQ(rank, 12);
+  EXPECT_EQ(text, "x: y");
+  EXPECT_FALSE(parse_srun_label("srun: error: something", rank, text));
+  EXPECT_FALSE(parse_srun_label("plain", rank, text));
+}

@@ -17,5 +17,9 @@ grep -q '^Launching 2 rank(s): srun ' "$WORK/launch.log" || fail "kiln did not l
 n=$(grep -c 'Execution status: PASS' "$WORK/launch.log" || true)
 [ "$n" -ge 2 ] || fail "only $n 'Execution status: PASS' lines in $WORK/launch.log"
 ! grep -q 'Execution status: FAIL' "$WORK/launch.log" || fail "a rank failed (see $WORK/launch.log)"
+grep -q ':1] Execution status: PASS' "$WORK/launch.log" || fail "rank 1's lines are not prefixed [host:1] (srun --label)"
+for r in 0 1; do
+  grep -q 'Execution status: PASS' "$out/logs/rank_$r.log" || fail "$out/logs/rank_$r.log lacks rank $r's output"
+done
 expect_model_world_size "$out/model.kiln" 2
 echo "PASS: kiln --num_processes 2 --launcher slurm"

@@ -12,6 +12,7 @@ struct SupervisedRun {
   std::vector<std::pair<std::string, std::string>> env;  // added to the child's environment
   std::string logs_dir;            // rank_K.log files (created); empty = no per-rank logs
   std::string host;                // used in the [host:rank] prefix
+  bool srun_labels = false;        // lines come from `srun --label` ("3: text") instead of mpirun --tag-output
 };
 
 // Returns the child's exit code (128 + signal when it was killed).
@@ -26,5 +27,7 @@ void terminate_supervised(int grace_ms = 2000);
 
 // Parses an mpirun --tag-output line "[jobid,rank]<stdout>:text" / "<stderr>:". Returns false for untagged lines.
 bool parse_tagged_line(const std::string& line, int& rank, std::string& text);
+// Parses an `srun --label` line "  3: text". Returns false for unlabelled lines.
+bool parse_srun_label(const std::string& line, int& rank, std::string& text);
 
 }  // namespace kiln::launcher

@@ -18,6 +18,10 @@ struct RunOptions {
   bool deterministic = false;            // --enable_determinism
 };
 
+// Validates the experiment spec (schema and cross-field rules) and throws SpecError (exit 2): the launcher calls
+// this before it starts any rank.
+void check_experiment_spec(const RunOptions& opts);
+
 // Trains (or resumes from <results>/checkpoints/latest). Writes checkpoints, model.kiln, status.json, curves.
 void run_train(const RunOptions& opts);
 
