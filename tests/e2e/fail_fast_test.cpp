@@ -71,3 +71,32 @@ TEST(FailFast, CtrlCOnTheLauncherStopsEveryRankWithExit130) {
   EXPECT_EQ(find_rank(0, results.string()), -1) << "no rank may outlive the launcher";
   EXPECT_EQ(find_rank(1, results.string()), -1) << "no rank may outlive the launcher";
 }
+
+TEST(FailFast, UnderABareMpirunRankZeroNamesTheDeadRank) {
+  // No kiln launcher: rank 0 hosts the control plane itself and must still name the culprit (not only mpirun).
+  TempDir dir("baremp");
+  const fs::path results = dir.path / "results";
+  const fs::path log = dir.path / "mpirun.log";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd =
+        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 exec mpirun --oversubscribe --bind-to none "
+        "-x OMP_NUM_THREADS=1 -np 2 " + std::string(KILN_BIN) + " classification train -e " +
+        sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() +
+        " train_config.n_epochs=50 > " + log.string() + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  wait_for(log, "First training step done");
+  const pid_t victim = find_rank(1, results.string());
+  ASSERT_GT(victim, 0) << slurp(log);
+  ::kill(victim, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string out = slurp(log);
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_NE(out.find("rank 1 (host "), std::string::npos) << out;
+  EXPECT_NE(out.find("exited (connection closed) at step "), std::string::npos) << out;
+  EXPECT_EQ(find_rank(0, results.string()), -1) << "rank 0 must not outlive the job";
+}
