@@ -192,6 +192,8 @@ std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& opti
   if (!config.slurm.partition.empty()) sbatch.push_back("--partition=" + config.slurm.partition);
   if (!config.slurm.time.empty()) sbatch.push_back("--time=" + config.slurm.time);
   if (!config.slurm.account.empty()) sbatch.push_back("--account=" + config.slurm.account);
+  // Relative paths in the kiln command (spec, results) then mean what they meant where kiln wrote the script.
+  if (!options.workdir.empty()) sbatch.push_back("--chdir=" + options.workdir);
   std::string log_dir = options.log_dir;  // '%' is a pattern character in sbatch file names
   for (size_t pos = 0; (pos = log_dir.find('%', pos)) != std::string::npos; pos += 2) log_dir.insert(pos, "%");
   sbatch.push_back("--output=" + (log_dir.empty() ? "" : log_dir + "/") + "slurm-%j.out");

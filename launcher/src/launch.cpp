@@ -100,7 +100,9 @@ int launch_job(const JobLaunch& job) {
   if (!job.emit_sbatch.empty()) {
     // Slurm opens the script's --output file before the script runs and does not create its directory.
     if (!job.results_dir.empty()) std::filesystem::create_directories(job.results_dir + "/logs");
-    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, job_options(job, config, exe, cores, false)));
+    cluster::LaunchOptions batch = job_options(job, config, exe, cores, false);
+    batch.workdir = std::filesystem::current_path().string();
+    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, batch));
     std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
     return 0;
   }

@@ -263,4 +263,12 @@ TEST(MpirunCommand, RunsTwoLocalRanks) {
 }
 
 }  // namespace
+TEST(SbatchScript, WorkdirBecomesChdirSoRelativePathsKeepTheirMeaning) {
+  LaunchOptions o = options();
+  o.workdir = "/home/me/exp 1";
+  const std::string script = sbatch_script(sample_yaml(), o);
+  EXPECT_NE(script.find("#SBATCH \"--chdir=/home/me/exp 1\"\n"), std::string::npos) << script;  // sbatch's quoting
+  EXPECT_EQ(sbatch_script(sample_yaml(), options()).find("--chdir"), std::string::npos);
+}
+
 }  // namespace kiln::cluster

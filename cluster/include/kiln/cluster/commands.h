@@ -35,6 +35,7 @@ struct LaunchOptions {
   std::string hostfile;                    // mpirun --hostfile PATH (write hostfile_text() there) instead of --host
   bool in_allocation = false;              // srun inside an allocation (sbatch/salloc): no partition/time/account
   std::string log_dir;                     // sbatch: --output=<log_dir>/slurm-%j.out ("" = where sbatch is run)
+  std::string workdir;                     // sbatch: --chdir=<workdir> ("" = where sbatch is run)
   std::string mpirun = "mpirun";           // the programs, should they need a path
   std::string srun = "srun";
 };
