@@ -119,3 +119,23 @@ TEST(Distributed, CompressedGradientsAndLinearLrScaling) {
   EXPECT_NE(r.output.find("lr=0.1,"), std::string::npos) << "0.05 x 2 ranks: " << r.output;
   EXPECT_EQ(r.output.find("Gradient reduction: 1 bucket(s)"), std::string::npos) << "small buckets split the model";
 }
+
+TEST(Distributed, EvaluateOnTwoRanksGivesExactlyTheSingleProcessMetrics) {
+  TempDir dir("eval2");
+  const fs::path results = dir.path / "r";
+  ASSERT_EQ(run_kiln("classification train -e " + kSpec + " -r " + results.string() + " train_config.n_epochs=1" + kSlice).code, 0);
+  const std::string eval = "classification evaluate -e " + kSpec + " -m " + (results / "model.kiln").string() +
+                           " dataset_config.val.max_samples=1001";  // odd: the shards differ in size
+  const auto one = run_kiln(eval + " -r " + (dir.path / "one").string());
+  ASSERT_EQ(one.code, 0) << one.output;
+  const auto two = run_kiln(eval + " -r " + (dir.path / "two").string() + " --num_processes 2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  const auto a = nlohmann::json::parse(slurp(dir.path / "one" / "evaluation" / "metrics.json"));
+  const auto b = nlohmann::json::parse(slurp(dir.path / "two" / "evaluation" / "metrics.json"));
+  EXPECT_EQ(b["num_samples"], 1001);
+  EXPECT_EQ(a["confusion_matrix"], b["confusion_matrix"]);
+  EXPECT_EQ(a["top1_accuracy"], b["top1_accuracy"]);
+  EXPECT_EQ(a["top5_accuracy"], b["top5_accuracy"]);
+  // Counts are exact; the loss sums float32 per-batch sums over different batches, so it agrees to rounding.
+  EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-5);
+}
