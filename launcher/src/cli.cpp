@@ -42,21 +42,36 @@ constexpr std::pair<const char*, bool> kLaunchFlags[] = {
     {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
     {"--dry-run", false}};
 
+// The options that decide where ranks run (train, evaluate and cluster check share them).
+void add_launch_options(CLI::App* cmd, JobLaunch& job) {
+  cmd->add_option("--num_processes", job.num_processes, "CPU ranks to start on this host (through mpirun)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-c,--cluster", job.cluster_file, "Cluster YAML or Open MPI/DeepSpeed hostfile (docs/cluster.md)");
+  cmd->add_option("--launcher", job.launcher, "How ranks start: local | mpirun | slurm")
+      ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
+  cmd->add_option("--include", job.include, "Only these hosts/slots of the cluster file (node1,node2 or node1:0,1)");
+  cmd->add_option("--exclude", job.exclude, "All hosts/slots of the cluster file but these");
+  cmd->add_flag("--dry-run", job.dry_run, "Print the launch command (mpirun/srun) and run nothing");
+}
+
 void add_run_options(CLI::App* cmd, runtime::RunOptions& ro, LaunchFlags& lo) {
   cmd->add_option("--num_threads", ro.threads, "Intra-op threads per rank (default: cores / local ranks)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--num_processes", lo.job.num_processes, "CPU ranks to start on this host (through mpirun)")
-      ->check(CLI::PositiveNumber);
+  add_launch_options(cmd, lo.job);
   cmd->add_option("--gpus", lo.gpus, "GPU ranks to start on this host (one per GPU)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--cluster", lo.job.cluster_file, "Cluster YAML or Open MPI/DeepSpeed hostfile (docs/cluster.md)");
-  cmd->add_option("--launcher", lo.job.launcher, "How ranks start: local | mpirun | slurm")
-      ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
-  cmd->add_option("--include", lo.job.include, "Only these hosts/slots of the cluster file (node1,node2 or node1:0,1)");
-  cmd->add_option("--exclude", lo.job.exclude, "All hosts/slots of the cluster file but these");
   cmd->add_option("--emit-sbatch", lo.job.emit_sbatch, "Write a Slurm batch script for this job and run nothing");
-  cmd->add_flag("--dry-run", lo.job.dry_run, "Print the launch command (mpirun/srun) and run nothing");
   cmd->allow_extras();
   cmd->footer(kOverridesHelp);
+}
+
+// This process is the launcher: the same command line, minus the launch options, becomes every rank's.
+int launch_ranks(JobLaunch job, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
+  job.worker_args = args;
+  const int code = launch_job(job);
+  if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
+  return code;
 }
 
 }  // namespace
@@ -97,14 +112,8 @@ int run_cli(int argc, char** argv) {
 
   auto* cluster_cmd = app.add_subcommand("cluster", "Cluster tools");
   auto* check = cluster_cmd->add_subcommand("check", "Preflight: every rank reachable, placement, all-reduce bandwidth");
-  LaunchFlags check_launch;
-  check->add_option("-c,--cluster", check_launch.job.cluster_file, "Cluster YAML or hostfile (docs/cluster.md)");
-  check->add_option("--num_processes", check_launch.job.num_processes, "Ranks on this host")->check(CLI::PositiveNumber);
-  check->add_option("--launcher", check_launch.job.launcher, "local | mpirun | slurm")
-      ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
-  check->add_option("--include", check_launch.job.include, "Only these hosts/slots");
-  check->add_option("--exclude", check_launch.job.exclude, "All hosts/slots but these");
-  check->add_flag("--dry-run", check_launch.job.dry_run, "Print the launch command and run nothing");
+  JobLaunch check_job;
+  add_launch_options(check, check_job);
   cluster_cmd->require_subcommand(1);
 
   int code = 0;
@@ -134,14 +143,9 @@ int run_cli(int argc, char** argv) {
                          std::to_string(launch.gpus));
       if (launch.gpus > 0) throw UsageError("GPU ranks (--gpus) are not supported by this build yet");
       if (wants_launch(launch.job) && !ro.rank.distributed()) {
-        // This process is the launcher: the same command, minus the launch options, becomes every rank's.
         runtime::check_experiment_spec(ro);  // a bad spec is exit 2 before any rank starts
-        std::vector<std::string> args(argv + 1, argv + argc);
-        for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
-        launch.job.worker_args = args;
         launch.job.results_dir = ro.results_dir;
-        code = launch_job(launch.job);
-        if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
+        code = launch_ranks(launch.job, argc, argv);
       } else if (*train) {
         runtime::run_train(ro);
       } else {
@@ -149,13 +153,9 @@ int run_cli(int argc, char** argv) {
       }
     } else if (*check) {
       const auto rank = cluster::discover_rank();
-      if (wants_launch(check_launch.job) && !rank.distributed()) {
-        std::cout << cluster::placement_table(job_cluster(check_launch.job)) << std::flush;
-        std::vector<std::string> args(argv + 1, argv + argc);
-        for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
-        check_launch.job.worker_args = args;
-        code = launch_job(check_launch.job);
-        if (code != 0) log::error("cluster check failed (exit code " + std::to_string(code) + ")");
+      if (wants_launch(check_job) && !rank.distributed()) {
+        std::cout << cluster::placement_table(job_cluster(check_job)) << std::flush;
+        code = launch_ranks(check_job, argc, argv);
       } else {
         runtime::run_cluster_check(rank);
       }

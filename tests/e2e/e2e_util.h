@@ -53,15 +53,20 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// Starts `kiln <args>` in the background with its output in `log`; returns its pid.
-inline pid_t start_kiln(const std::string& args, const fs::path& log) {
+// Starts a shell command line in the background with its output in `log`; returns its pid.
+inline pid_t start_shell(const std::string& command, const fs::path& log) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const std::string cmd = "exec " + std::string(KILN_BIN) + " " + args + " > " + log.string() + " 2>&1";
+    const std::string cmd = command + " > " + log.string() + " 2>&1";
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
+}
+
+// Starts `kiln <args>` in the background (exec'd, so the pid is kiln's own).
+inline pid_t start_kiln(const std::string& args, const fs::path& log) {
+  return start_shell("exec " + std::string(KILN_BIN) + " " + args, log);
 }
 
 // Waits (up to two minutes) until `text` appears in the file.

@@ -77,17 +77,12 @@ TEST(FailFast, UnderABareMpirunRankZeroNamesTheDeadRank) {
   TempDir dir("baremp");
   const fs::path results = dir.path / "results";
   const fs::path log = dir.path / "mpirun.log";
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string cmd =
-        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 exec mpirun --oversubscribe --bind-to none "
-        "-x OMP_NUM_THREADS=1 -np 2 " + std::string(KILN_BIN) + " classification train -e " +
-        sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() +
-        " train_config.n_epochs=50 > " + log.string() + " 2>&1";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = start_shell(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 exec mpirun --oversubscribe --bind-to none "
+      "-x OMP_NUM_THREADS=1 -np 2 " + std::string(KILN_BIN) + " classification train -e " +
+          sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() + " train_config.n_epochs=50",
+      log);
+  ASSERT_GT(pid, 0);
   wait_for(log, "First training step done");
   const pid_t victim = find_rank(1, results.string());
   ASSERT_GT(victim, 0) << slurp(log);
