@@ -1,11 +1,14 @@
 #include "kiln/cluster/rank_env.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include "kiln/common/error.h"
+#include "kiln/common/log.h"
 
 namespace kiln::cluster {
 namespace {
@@ -52,7 +55,67 @@ std::optional<int> read_int(const EnvLookup& env, const char* var, const char* c
   return static_cast<int>(out);
 }
 
+// Entry `index` of a Slurm compressed count list "2(x3),1" → 2,2,2,1; nullopt when the list is shorter.
+std::optional<int> slurm_count_at(const std::string& list, int index, const char* var) {
+  int seen = 0;
+  size_t pos = 0;
+  while (pos < list.size()) {
+    size_t end = list.find(',', pos);
+    if (end == std::string::npos) end = list.size();
+    const std::string item = list.substr(pos, end - pos);
+    int count = 0, repeat = 1;
+    char tail = 0;
+    const int fields = std::sscanf(item.c_str(), "%d(x%d%c", &count, &repeat, &tail);
+    if (fields < 1 || count < 1 || repeat < 1 || (fields >= 2 && tail != ')'))
+      throw UsageError(std::string("slurm environment: ") + var + "='" + list + "' is not a task count list");
+    if (index < seen + repeat) return count;
+    seen += repeat;
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Ranks on this node. SLURM_NTASKS_PER_NODE is only set when the job asked for --ntasks-per-node; a plain
+// `srun -n 4` over uneven nodes describes the layout in SLURM_STEP_TASKS_PER_NODE ("2(x3),1", by node id).
+int slurm_local_size(const EnvLookup& env, const RankInfo& info) {
+  for (const char* var : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"}) {
+    const auto v = env(var);
+    if (!v || v->empty()) continue;
+    if (auto n = slurm_count_at(*v, info.node_rank, var)) return *n;
+  }
+  return info.local_world_size;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
+
+int gpu_for_rank(const RankInfo& info, const EnvLookup& env) {
+  for (const auto& [var, index] : {std::pair<const char*, int>{"KILN_RANK_GPUS", info.rank},
+                                   std::pair<const char*, int>{"KILN_GPU_INDEX", info.local_rank}}) {
+    const auto v = env(var);
+    if (!v || v->empty()) continue;
+    const auto items = split_commas(*v);
+    if (static_cast<size_t>(index) >= items.size())
+      throw UsageError(log::cat(var, "=", *v, " lists ", items.size(), " GPU(s) but this is ", info.str()));
+    char* end = nullptr;
+    const long gpu = std::strtol(items[static_cast<size_t>(index)].c_str(), &end, 10);
+    if (items[static_cast<size_t>(index)].empty() || *end != '\0' || gpu < 0)
+      throw UsageError(log::cat(var, "=", *v, ": '", items[static_cast<size_t>(index)], "' is not a GPU index"));
+    return static_cast<int>(gpu);
+  }
+  return info.local_rank;
+}
 
 std::string RankInfo::str() const {
   std::ostringstream os;
@@ -83,6 +146,7 @@ RankInfo discover_rank(const EnvLookup& env) {
     info.local_rank = read_int(env, c.local_rank, c.name).value_or(*rank);
     info.local_world_size = read_int(env, c.local_size, c.name).value_or(*size);
     info.node_rank = read_int(env, c.node_rank, c.name).value_or(0);
+    if (info.source == "slurm") info.local_world_size = slurm_local_size(env, info);
     if (info.local_world_size < 1 || info.local_rank < 0 || info.local_rank >= info.local_world_size)
       throw UsageError(std::string(c.name) + " environment: local rank " + std::to_string(info.local_rank) +
                        " is not in [0, " + std::to_string(info.local_world_size) + ")");
@@ -95,13 +159,15 @@ RankInfo discover_rank(const EnvLookup& env) {
   return RankInfo{};
 }
 
-RankInfo discover_rank() {
-  return discover_rank([](const std::string& name) -> std::optional<std::string> {
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
     if (!v) return std::nullopt;
     return std::string(v);
-  });
+  };
 }
+
+RankInfo discover_rank() { return discover_rank(process_env()); }
 
 int threads_per_rank(const RankInfo& info, int hardware_threads) {
   const int per = hardware_threads / std::max(1, info.local_world_size);

@@ -7,16 +7,19 @@
 #include "kiln/common/error.h"
 
 using kiln::cluster::discover_rank;
+using kiln::cluster::gpu_for_rank;
 using kiln::cluster::RankInfo;
+using kiln::UsageError;
 
 namespace {
-RankInfo from(const std::map<std::string, std::string>& vars) {
-  return discover_rank([&](const std::string& k) -> std::optional<std::string> {
+kiln::cluster::EnvLookup env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& k) -> std::optional<std::string> {
     auto it = vars.find(k);
     if (it == vars.end()) return std::nullopt;
     return it->second;
-  });
+  };
 }
+RankInfo from(const std::map<std::string, std::string>& vars) { return discover_rank(env(vars)); }
 }  // namespace
 
 TEST(RankEnv, NoVariablesMeansSingleProcess) {
@@ -63,6 +66,37 @@ TEST(RankEnv, SlurmContractParsesTasksPerNodeCounts) {
   EXPECT_EQ(r.rank, 5);
   EXPECT_EQ(r.local_world_size, 4);
   EXPECT_EQ(r.node_rank, 1);
+}
+
+TEST(RankEnv, PlainSrunTakesTheLocalSizeFromTheStepLayout) {
+  // `srun -n 7` over 3 nodes without --ntasks-per-node: no SLURM_NTASKS_PER_NODE, the layout is per node id.
+  RankInfo r = from({{"SLURM_PROCID", "6"}, {"SLURM_NTASKS", "7"}, {"SLURM_LOCALID", "0"}, {"SLURM_NODEID", "2"},
+                     {"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}, {"SLURM_TASKS_PER_NODE", "4,3"}});
+  EXPECT_EQ(r.local_world_size, 1);
+  r = from({{"SLURM_PROCID", "4"}, {"SLURM_NTASKS", "7"}, {"SLURM_LOCALID", "1"}, {"SLURM_NODEID", "1"},
+            {"SLURM_STEP_TASKS_PER_NODE", "3(x2),1"}});
+  EXPECT_EQ(r.local_world_size, 3);
+  // Only the allocation's layout: used when the step's is missing.
+  r = from({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "1"}, {"SLURM_NODEID", "0"},
+            {"SLURM_TASKS_PER_NODE", "2"}});
+  EXPECT_EQ(r.local_world_size, 2);
+  EXPECT_THROW(from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEP_TASKS_PER_NODE", "two"}}), UsageError);
+}
+
+TEST(RankEnv, GpuOfARank) {
+  RankInfo r = from({{"KILN_RANK", "3"}, {"KILN_WORLD_SIZE", "4"}, {"KILN_LOCAL_RANK", "1"},
+                     {"KILN_LOCAL_WORLD_SIZE", "2"}});
+  EXPECT_EQ(gpu_for_rank(r, env({})), 1);                                   // local rank
+  EXPECT_EQ(gpu_for_rank(r, env({{"KILN_GPU_INDEX", "2,5"}})), 5);          // --gpu_index by local rank
+  EXPECT_EQ(gpu_for_rank(r, env({{"KILN_RANK_GPUS", "0,1,6,7"}, {"KILN_GPU_INDEX", "2,5"}})), 7);  // by rank wins
+  try {
+    gpu_for_rank(r, env({{"KILN_GPU_INDEX", "2"}}));
+    FAIL() << "a one-entry list cannot place local rank 1";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("KILN_GPU_INDEX=2 lists 1 GPU(s)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(gpu_for_rank(r, env({{"KILN_GPU_INDEX", "0,x"}})), UsageError);
+  EXPECT_THROW(gpu_for_rank(r, env({{"KILN_GPU_INDEX", "0,-1"}})), UsageError);
 }
 
 TEST(RankEnv, TorchrunContract) {

@@ -22,11 +22,17 @@ struct RankInfo {
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();  // getenv
 
 // Reads the process environment. Throws kiln::UsageError when a contract is present but inconsistent
 // (e.g. RANK without WORLD_SIZE, rank >= world size, non-integer values), naming the variables.
 RankInfo discover_rank();
 RankInfo discover_rank(const EnvLookup& env);  // for tests
+
+// The CUDA device of a GPU rank: KILN_RANK_GPUS (comma list by global rank, written by the cluster launcher when
+// nodes list their GPUs), else KILN_GPU_INDEX (comma list by local rank: `--gpu_index 2 3`), else the local rank.
+// Throws kiln::UsageError when a list is too short or not integers, naming the variable.
+int gpu_for_rank(const RankInfo& info, const EnvLookup& env);
 
 // Intra-op threads for this rank: the host's cores shared evenly among its local ranks (at least 1).
 int threads_per_rank(const RankInfo& info, int hardware_threads);
