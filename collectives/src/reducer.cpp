@@ -63,9 +63,8 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<at::Tensor> par
     buckets_.push_back(std::move(bucket));
   }
   // Every rank must have built the same buckets, or the all-reduces below would pair unrelated tensors.
-  at::Tensor mine = at::tensor({static_cast<int64_t>(layout_fingerprint())}, at::kLong);
-  at::Tensor all = at::empty({comm_.size()}, at::kLong);
-  wait_ok(comm_.allgather(mine, all), opts_.timeout);
+  const at::Tensor mine = at::tensor({static_cast<int64_t>(layout_fingerprint())}, at::kLong);
+  const at::Tensor all = allgather_on_param_device(mine);
   for (int r = 0; r < comm_.size(); ++r)
     if (all[r].item<int64_t>() != mine.item<int64_t>()) {
       std::ostringstream os;
@@ -155,9 +154,7 @@ void GradientReducer::finalize() {
 // across ranks each step and report both sides instead of silently averaging unrelated gradients.
 void GradientReducer::check_step_fingerprints() {
   const auto fp = static_cast<int64_t>(fnv(layout_fingerprint(), step_));
-  at::Tensor mine = at::tensor({static_cast<int64_t>(step_), fp}, at::kLong);
-  at::Tensor all = at::empty({2 * comm_.size()}, at::kLong);
-  wait_ok(comm_.allgather(mine, all), opts_.timeout);
+  const at::Tensor all = allgather_on_param_device(at::tensor({static_cast<int64_t>(step_), fp}, at::kLong));
   const auto a = all.accessor<int64_t, 1>();
   for (int r = 0; r < comm_.size(); ++r)
     if (a[2 * r + 1] != fp) {
@@ -167,6 +164,15 @@ void GradientReducer::check_step_fingerprints() {
          << a[2 * r + 1] << ")";
       throw Error(os.str(), ExitCode::kRankFailed);
     }
+}
+
+// Small CPU tensors in and out; the collective runs where the parameters live (NCCL only reduces CUDA tensors).
+at::Tensor GradientReducer::allgather_on_param_device(const at::Tensor& mine) {
+  const c10::Device device = params_.empty() ? c10::Device(c10::kCPU) : params_.front().device();
+  const at::Tensor in = mine.to(device);
+  at::Tensor all = at::empty({comm_.size() * mine.numel()}, in.options());
+  wait_ok(comm_.allgather(in, all), opts_.timeout);
+  return all.cpu();
 }
 
 void GradientReducer::reset_step() {

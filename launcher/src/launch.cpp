@@ -64,6 +64,7 @@ cluster::ClusterConfig job_cluster(const JobLaunch& job) {
 cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterConfig& config,
                                    const std::string& kiln_exe, int cores, bool launcher_control_plane) {
   cluster::LaunchOptions o;
+  o.env = job.env;
   o.program.push_back(kiln_exe);
   o.program.insert(o.program.end(), job.worker_args.begin(), job.worker_args.end());
   if (config.launcher == cluster::Launcher::kLocal) {

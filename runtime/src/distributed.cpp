@@ -20,21 +20,39 @@ constexpr int64_t kAnnounceBytes = 512;
 
 }  // namespace
 
-Distributed::Distributed(const cluster::RankInfo& rank) : rank_(rank) {
-  if (!rank_.distributed()) return;
-  mpi_ = std::make_unique<collectives::MpiSession>();
-  comm_ = collectives::make_mpi_communicator();
-  if (comm_->size() != rank_.world_size || comm_->rank() != rank_.rank)
-    throw UsageError(log::cat("this process is ", rank_.str(), " but its MPI world says rank ", comm_->rank(), "/",
-                              comm_->size(), ": CPU ranks must be started by mpirun, srun --mpi=pmix, or "
-                              "kiln --num_processes N"));
+std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
+                                 const std::function<std::string()>& make_id, std::chrono::milliseconds timeout) {
+  constexpr const char* kKey = "kiln/nccl_unique_id";
+  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
+  cluster::StoreClient store(conn);
+  if (rank == 0) {
+    const std::string id = make_id ? make_id() : collectives::nccl_make_unique_id();
+    store.set(kKey, id);
+    return id;
+  }
+  return store.get(kKey, timeout);
+}
 
+Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : rank_(rank), device_(device) {
+  if (!rank_.distributed()) return;
+  const bool gpu = device_.is_cuda();
   cluster::StoreClientOptions conn;
   conn.rank = rank_.rank;
   conn.host = env_string("KILN_MASTER_ADDR");
   conn.port = static_cast<uint16_t>(env_long("KILN_MASTER_PORT", 0));
   conn.token = env_string(cluster::kEnvJobToken);
-  if (conn.token.empty() || conn.port == 0) {
+  const bool launcher_plane = !conn.token.empty() && conn.port != 0;
+
+  std::unique_ptr<collectives::Communicator> mpi_comm;
+  if (!gpu || !launcher_plane) {
+    mpi_ = std::make_unique<collectives::MpiSession>();
+    mpi_comm = collectives::make_mpi_communicator();
+    if (mpi_comm->size() != rank_.world_size || mpi_comm->rank() != rank_.rank)
+      throw UsageError(log::cat("this process is ", rank_.str(), " but its MPI world says rank ", mpi_comm->rank(), "/",
+                                mpi_comm->size(), ": ranks must be started by mpirun, srun --mpi=pmix, or "
+                                "kiln --num_processes N / --gpus N"));
+  }
+  if (!launcher_plane) {
     // No kiln launcher: rank 0 hosts the control plane and tells the others where it is.
     at::Tensor announce = at::zeros({kAnnounceBytes / 8}, at::kLong);  // bytes in int64 words: every backend has int64
     if (is_root()) {
@@ -43,15 +61,25 @@ Distributed::Distributed(const cluster::RankInfo& rank) : rank_(rank) {
       const std::string text = host_name() + " " + std::to_string(server_->port()) + " " + server_->token();
       std::memcpy(announce.data_ptr(), text.data(), std::min<size_t>(text.size(), kAnnounceBytes - 1));
     }
-    collectives::wait_ok(comm_->broadcast(announce, 0));
+    collectives::wait_ok(mpi_comm->broadcast(announce, 0));
     std::istringstream is(std::string(static_cast<const char*>(announce.data_ptr())));
     int port = 0;
     is >> conn.host >> port >> conn.token;
     conn.port = static_cast<uint16_t>(port);
   }
   monitor_ = std::make_unique<cluster::ControlPlaneClient>(conn, cluster::ControlPlaneOptions::from_env());
+  if (gpu) {
+    comm_ = collectives::make_nccl_communicator(rank_.rank, rank_.world_size, device_.index(),
+                                                share_nccl_unique_id(conn, rank_.rank));
+    host_comm_ = std::move(mpi_comm);
+  } else {
+    comm_ = std::move(mpi_comm);
+  }
   // On the monitor's thread: fail every pending and future collective, so the main thread stops waiting.
-  monitor_->on_abort([comm = comm_.get()](const std::string& reason) { comm->abort(reason); });
+  monitor_->on_abort([this](const std::string& reason) {
+    comm_->abort(reason);
+    if (host_comm_) host_comm_->abort(reason);
+  });
 }
 
 Distributed::~Distributed() {
@@ -81,11 +109,19 @@ void Distributed::check() {
 void Distributed::abort_job(const std::string& reason) {
   if (!monitor_) return;
   if (!monitor_->aborted()) monitor_->abort(reason);
-  comm_->abort(reason);
+  if (comm_) comm_->abort(reason);
+  if (host_comm_) host_comm_->abort(reason);
 }
 
 void Distributed::sum(at::Tensor& t) {
-  if (comm_) collectives::wait_ok(comm_->allreduce(t, collectives::ReduceOp::kSum));
+  if (!comm_) return;
+  if (t.device() == device_) {
+    collectives::wait_ok(comm_->allreduce(t, collectives::ReduceOp::kSum));
+    return;
+  }
+  at::Tensor on_device = t.to(device_);  // NCCL reduces CUDA tensors only
+  collectives::wait_ok(comm_->allreduce(on_device, collectives::ReduceOp::kSum));
+  t.copy_(on_device);
 }
 
 void Distributed::average(const std::vector<at::Tensor>& tensors) {

@@ -40,6 +40,11 @@ void EvalCounts::all_reduce(Distributed& dist, int64_t num_classes) {
   loss_sum = scalars[3].item<double>();
 }
 
+c10::Device model_device(const torch::nn::Module& net) {
+  const auto params = net.parameters();
+  return params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+}
+
 std::vector<size_t> shard_indices(size_t n, int rank, int world_size) {
   std::vector<size_t> out;
   for (size_t i = static_cast<size_t>(rank); i < n; i += static_cast<size_t>(world_size)) out.push_back(i);
@@ -58,7 +63,9 @@ EvalCounts evaluate_counts(networks::Network& net, const data::Dataset& ds, cons
   net.eval();
   at::NoGradGuard no_grad;
   EvalCounts counts;
-  while (auto batch = loader.next()) counts.add(net.forward(batch->images), batch->labels, top_k);
+  const c10::Device device = model_device(net);
+  while (auto batch = loader.next())
+    counts.add(net.forward(batch->images.to(device, /*non_blocking=*/true)).cpu(), batch->labels, top_k);
   if (!counts.confusion.defined()) counts.confusion = at::zeros({ds.num_classes(), ds.num_classes()}, at::kLong);
   net.train(was_training);
   return counts;

@@ -6,6 +6,7 @@
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 #include "kiln/common/log.h"
+#include "kiln/runtime/device.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
@@ -28,12 +29,14 @@ void run_evaluate(const RunOptions& opts) {
   const std::string given = opts.results_dir.empty() ? fs::path(opts.model_path).parent_path().string() : opts.results_dir;
   const std::string results = given.empty() ? "." : given;
   ensure_writable_dir(results);
-  Distributed dist(opts.rank);  // N ranks each evaluate a shard; rank 0 reports
+  const c10::Device device = select_device(opts.device, opts.rank);
+  Distributed dist(opts.rank, device);  // N ranks each evaluate a shard; rank 0 reports
   if (!dist.is_root()) log::set_level(log::Level::kWarn);
   configure_threads(opts.threads, opts.rank);
   const StatusLog status(results + "/status.json");
   try {
     LoadedModel model = load_model(opts.model_path);
+    model.net->to(device);
     const SourceConfig& src = cfg.val ? *cfg.val : cfg.train;
     const auto& a = model.net->architecture();
     const auto ds = open_source(src, {a.in_channels, a.height, a.width});

@@ -24,6 +24,19 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
 }
 
+void move_optimizer_state(torch::optim::Optimizer& opt, c10::Device device) {
+  const auto move = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  for (auto& entry : opt.state()) {
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(entry.second.get())) {
+      sgd->momentum_buffer(move(sgd->momentum_buffer()));
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(entry.second.get())) {
+      adam->exp_avg(move(adam->exp_avg()));
+      adam->exp_avg_sq(move(adam->exp_avg_sq()));
+      adam->max_exp_avg_sq(move(adam->max_exp_avg_sq()));
+    }
+  }
+}
+
 std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::vector<int64_t>& freeze_blocks) {
   std::vector<at::Tensor> params;
   int frozen = 0;

@@ -1,6 +1,7 @@
 // `kiln classification train`: the training loop, top to bottom (shared/STYLE.md: the loop is the story).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "kiln/runtime/checkpoint.h"
+#include "kiln/runtime/device.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
@@ -51,7 +53,13 @@ void write_history_csv(const std::vector<EpochRecord>& history, const std::strin
 int configure_threads(int requested, const cluster::RankInfo& rank) {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = requested > 0 ? requested : cluster::threads_per_rank(rank, hw);
-  at::set_num_threads(threads);
+  at::set_num_threads(threads);  // LibTorch's pool, and OpenMP's under Debian's OpenMP build
+  // OpenBLAS keeps its own pool, sized from OPENBLAS_NUM_THREADS or all cores when it loads. kiln's local launcher
+  // sets the variable, but srun, a bare mpirun or torchrun do not: resize it here so every launch path gets the
+  // same per-rank share. Looked up at run time, as the BLAS behind LibTorch may not be OpenBLAS.
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(threads);
   return threads;
 }
 
@@ -67,7 +75,7 @@ void run_train(const RunOptions& opts) {
     // The spec is validated before any rank joins the world, so a bad spec is exit 2 on every rank alike.
     const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
     ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
-    dist.emplace(opts.rank);
+    dist.emplace(opts.rank, select_device(opts.device, opts.rank));
     train_impl(opts, spec, std::move(cfg), *dist, status);
   } catch (const std::exception& e) {
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a
@@ -90,6 +98,20 @@ data::LoaderOptions epoch_loader_options(const ClassificationConfig& cfg, int64_
   lo.epoch = epoch;
   lo.augment = cfg.augment;
   return lo;
+}
+
+// A pruned model, or a checkpoint of its retraining, carries its own layer widths: they replace the spec's defaults
+// when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
+void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path) {
+  if (!file.meta.contains("architecture")) return;
+  const auto stored = networks::Architecture::from_json(file.meta.at("architecture"));
+  if (stored.arch != arch.arch || stored.n_layers != arch.n_layers || stored.base_width != arch.base_width) return;
+  networks::Architecture unpruned = stored;
+  unpruned.channels.clear();  // the factory fills in the defaults
+  const auto defaults = networks::create(unpruned)->architecture().channels;
+  if (stored.channels == defaults || stored.channels == arch.channels) return;
+  arch.channels = stored.channels;
+  log::info("Layer widths from " + path + " (a pruned model): " + stored.summary());
 }
 
 std::vector<at::Tensor> module_buffers(networks::Network& net) {
@@ -125,23 +147,34 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
   // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights. Every rank loads the
   //    same file; rank 0's weights are then broadcast so all replicas start identical whatever happened.
   at::manual_seed(static_cast<uint64_t>(cfg.random_seed));
+  const auto latest = latest_checkpoint(opts.results_dir);
+  std::optional<ModelFile> source;  // the checkpoint to resume, else the pretrained model
+  if (latest)
+    source = read_model_file(*latest);
+  else if (!cfg.pretrained_model_path.empty())
+    source = read_model_file(cfg.pretrained_model_path);
+  if (source) adopt_layer_widths(cfg.arch, *source, latest ? *latest : cfg.pretrained_model_path);
   auto net = networks::create(cfg.arch);
   const auto params = trainable_parameters(*net, cfg.freeze_blocks);
   auto optimizer = make_optimizer(cfg.optimizer, params, cfg.schedule.at(0, total_steps));
   TrainState state;
-  if (auto latest = latest_checkpoint(opts.results_dir)) {
-    const ModelFile ckpt = read_model_file(*latest);
-    state = resume_from(*latest, ckpt, *net, *optimizer);
+  if (latest) {
+    state = resume_from(*latest, *source, *net, *optimizer);
     log::info(log::cat("Resuming from ", *latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
-    const int saved_world = ckpt.meta.value("world_size", 1);
+    const int saved_world = source->meta.value("world_size", 1);
     if (saved_world != dist.world_size())
       log::info(log::cat("The checkpoint was trained on ", saved_world, " rank(s), global batch ",
-                         ckpt.meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
+                         source->meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
                          " rank(s), global batch ", global_batch, " (", steps_per_epoch, " steps/epoch)"));
-  } else if (!cfg.pretrained_model_path.empty()) {
-    const ModelFile pretrained = read_model_file(cfg.pretrained_model_path);
+  } else if (source) {
     log::info("Loading pretrained weights from " + cfg.pretrained_model_path);
-    log::info(transfer_module_state(*net, pretrained).table());
+    log::info(transfer_module_state(*net, *source).table());
+  }
+  // Restored on the CPU, then moved: the parameters keep their identity, so the optimizer still holds them.
+  const c10::Device device = dist.device();
+  if (!device.is_cpu()) {
+    net->to(device);
+    move_optimizer_state(*optimizer, device);
   }
   std::unique_ptr<collectives::GradientReducer> reducer;
   if (dist.comm()) {
@@ -161,7 +194,8 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
   const CheckpointContent content{net.get(), optimizer.get(), &state, spec_yaml, train_ds->class_names(),
                                   dist.world_size(), global_batch};
 
-  log::info(log::cat("Model: ", net->architecture().summary(), ", ", networks::count_parameters(*net), " parameters"));
+  log::info(log::cat("Model: ", net->architecture().summary(), ", ", networks::count_parameters(*net), " parameters on ",
+                     device.str()));
   log::info(log::cat("Data: ", train_ds->size(), " training images", val_ds ? ", " + std::to_string(val_ds->size()) + " validation" : "",
                      "; ", dist.world_size(), " rank(s) x batch ", cfg.batch_size, " = global batch ", global_batch, ", ",
                      steps_per_epoch, " steps/epoch, ", threads, " thread(s) per rank"));
@@ -192,7 +226,8 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
       dist.check();
       dist.set_step(state.global_step);
       lr = cfg.schedule.at(state.global_step, total_steps);
-      const StepResult r = step.run(batch->images, batch->labels, lr);
+      const StepResult r = step.run(batch->images.to(device, /*non_blocking=*/true),
+                                    batch->labels.to(device, /*non_blocking=*/true), lr);
       ++state.global_step, ++step_in_epoch;
       if (!first_step_logged && dist.is_root()) {
         first_step_logged = true;

@@ -42,6 +42,11 @@ TEST(BadInput, UnknownArchAndBadOverrideAreExit2) {
   r = run_kiln("classification train -e " + kSpec + " -r " + (dir.path / "o").string() + " train_config.batch_size_per_gpu=abc");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("<command line>"), std::string::npos) << r.output;
+  r = run_kiln("classification train -e " + kSpec + " -r " + (dir.path / "o").string() +
+               " model_config.arch=resnet 'model_config.freeze_blocks=[5]'");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("model_config.freeze_blocks: resnet has freeze blocks 0-4 (0 stem, 1-4 stages), got 5"),
+            std::string::npos) << r.output;
   r = run_kiln("classification train -r " + (dir.path / "o").string());
   EXPECT_EQ(r.code, 2) << r.output;
   r = run_kiln("classification train -e " + (dir.path / "missing.yaml").string() + " -r " + (dir.path / "o").string());
@@ -98,4 +103,21 @@ TEST(BadInput, LauncherValidatesTheSpecBeforeStartingRanks) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("<command line>: dataset_config.image_mean: needs 1 value"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Launching"), std::string::npos) << "no rank may start with an invalid spec";
+}
+
+TEST(BadInput, GpuRanksOnAHostWithoutCudaSuggestCpuRanks) {
+  if (kiln::testing::run_shell("nvidia-smi -L >/dev/null 2>&1").code == 0) GTEST_SKIP() << "this host has a GPU";
+  TempDir dir("gpus");
+  const std::string base = "classification train -e " + kSpec + " -r " + (dir.path / "o").string();
+  auto r = run_kiln(base + " --gpus 2");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--gpus 2 needs CUDA devices and this host has none; for CPU ranks use --num_processes 2"),
+            std::string::npos) << r.output;
+  r = run_kiln(base + " --gpu_index 1 0");  // --gpu_index alone asks for one rank per listed GPU
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--gpus 2 needs CUDA devices"), std::string::npos) << r.output;
+  r = run_kiln(base + " --device cuda");  // in-process: LibTorch's own view of the host
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("needs a CUDA device"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Launching"), std::string::npos) << r.output;
 }

@@ -75,6 +75,7 @@ class GradientReducer {
   void launch(size_t b);
   void reset_step();
   void check_step_fingerprints();
+  at::Tensor allgather_on_param_device(const at::Tensor& mine);
   uint64_t layout_fingerprint() const;
 
   Communicator& comm_;

@@ -3,6 +3,7 @@
 // minus the launch options, becomes every rank's command. CPU ranks need an MPI world, so a local job is mpirun on
 // localhost; the job is supervised (supervisor.h) and its exit code returned.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct JobLaunch {
   std::string emit_sbatch;               // --emit-sbatch FILE: write a batch script, run nothing
   std::vector<std::string> worker_args;  // kiln's arguments for every rank
   std::string results_dir;               // logs go to <results_dir>/logs/rank_K.log
+  std::map<std::string, std::string> env;  // set for every rank, e.g. KILN_DEVICE=cuda and KILN_GPU_INDEX for --gpus
 };
 
 // True when the command line asks the launcher to start ranks (and this process is not a rank already).

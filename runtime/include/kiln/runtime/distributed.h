@@ -4,15 +4,27 @@
 #pragma once
 #include <ATen/Tensor.h>
 
+#include <c10/core/Device.h>
+
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/cluster/control_plane.h"
 #include "kiln/cluster/rank_env.h"
+#include "kiln/cluster/store.h"
 #include "kiln/collectives/backends.h"
 #include "kiln/collectives/communicator.h"
 
 namespace kiln::runtime {
+
+// NCCL's unique id, created by rank 0 (`make_id`, default collectives::nccl_make_unique_id) and fetched by the other
+// ranks from the control-plane store at `conn` (waiting up to `timeout`). Returns the id's bytes on every rank.
+std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
+                                 const std::function<std::string()>& make_id = {},
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // Fail-fast: every rank also joins the control plane (cluster/control_plane.h) — the kiln launcher's server when
 // KILN_JOB_TOKEN/KILN_MASTER_ADDR/KILN_MASTER_PORT are set, otherwise one that rank 0 starts and announces over MPI
@@ -20,9 +32,11 @@ namespace kiln::runtime {
 // communicator is aborted (so no rank hangs in an all-reduce) and check() throws with exit code 4.
 class Distributed {
  public:
-  // world_size 1 → no communicator. Otherwise the MPI backend (CPU): the ranks must form an MPI world
-  // (mpirun, srun --mpi=pmix, or kiln's launcher which starts them through mpirun).
-  explicit Distributed(const cluster::RankInfo& rank);
+  // world_size 1 → no communicator. CPU ranks use the MPI backend: they must form an MPI world (mpirun,
+  // srun --mpi=pmix, or kiln's launcher which starts them through mpirun). CUDA ranks use NCCL on `device`; rank 0
+  // creates NCCL's unique id and hands it out through the control-plane store, so they need MPI only when there is
+  // no kiln launcher to host the control plane (a bare mpirun/srun: rank 0 hosts it and announces it over MPI).
+  explicit Distributed(const cluster::RankInfo& rank, c10::Device device = c10::Device(c10::kCPU));
   ~Distributed();
 
   void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
@@ -34,9 +48,10 @@ class Distributed {
   int rank() const { return rank_.rank; }
   int world_size() const { return rank_.world_size; }
   bool is_root() const { return rank_.rank == 0; }
+  c10::Device device() const { return device_; }
   collectives::Communicator* comm() { return comm_.get(); }
 
-  // Sums doubles/int64 counters over ranks in place (no-op on one rank).
+  // Sums doubles/int64 counters over ranks in place (no-op on one rank); CPU tensors are fine on any backend.
   void sum(at::Tensor& t);
   // Averages floating-point tensors over ranks in place, e.g. batch-norm running statistics.
   void average(const std::vector<at::Tensor>& tensors);
@@ -44,8 +59,10 @@ class Distributed {
 
  private:
   cluster::RankInfo rank_;
+  c10::Device device_;
   std::unique_ptr<collectives::MpiSession> mpi_;
-  std::unique_ptr<collectives::Communicator> comm_;
+  std::unique_ptr<collectives::Communicator> host_comm_;  // MPI, when CUDA ranks need it to find the control plane
+  std::unique_ptr<collectives::Communicator> comm_;       // the data-parallel communicator (MPI or NCCL)
   std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 under a bare mpirun
   std::unique_ptr<cluster::ControlPlaneClient> monitor_;
 };

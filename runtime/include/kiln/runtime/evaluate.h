@@ -40,6 +40,9 @@ struct Metrics {
 // This rank's share of an evaluation set: records rank, rank + world, ... (no padding, so metrics are exact).
 std::vector<size_t> shard_indices(size_t n, int rank, int world_size);
 
+// The device of a module's parameters (CPU for a module without any).
+c10::Device model_device(const torch::nn::Module& net);
+
 // Runs `net` in eval mode over records `indices` of `ds` (e.g. shard_indices(ds.size(), 0, 1): all of them).
 EvalCounts evaluate_counts(networks::Network& net, const data::Dataset& ds, const data::Augmentation& transform,
                            int64_t batch_size, int top_k, int workers, std::vector<size_t> indices);

@@ -16,6 +16,7 @@ struct RunOptions {
   cluster::RankInfo rank;
   int threads = 0;                       // intra-op threads; 0 = cores / local ranks
   bool deterministic = false;            // --enable_determinism
+  std::string device;                    // --device auto|cpu|cuda; empty: KILN_DEVICE or auto (runtime/device.h)
 };
 
 // Validates the experiment spec (schema and cross-field rules) and throws SpecError (exit 2): the launcher calls

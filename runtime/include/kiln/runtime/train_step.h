@@ -16,6 +16,8 @@ namespace kiln::runtime {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& o, std::vector<at::Tensor> params,
                                                         double lr);
 void set_lr(torch::optim::Optimizer& opt, double lr);
+// Moves SGD momentum / Adam moments to `device` after the model moved there (a resumed optimizer starts on the CPU).
+void move_optimizer_state(torch::optim::Optimizer& opt, c10::Device device);
 
 // Sets requires_grad from freeze_blocks and returns the parameters left to train.
 std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::vector<int64_t>& freeze_blocks);
