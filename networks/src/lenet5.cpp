@@ -4,6 +4,7 @@
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/modules/dropout.h>
 
+#include "graph_builder.h"
 #include "layers.h"
 
 namespace kiln::networks {
@@ -51,6 +52,19 @@ class LeNet5 : public Network {
     for (const auto& [prefix, block] : kBlocks)
       if (name.rfind(std::string(prefix) + ".", 0) == 0) return block;
     return -1;
+  }
+
+  Graph graph() const override {
+    GraphBuilder g(arch_);
+    int x = g.conv("conv1", conv1_, kGraphInput, "conv1");
+    if (bn1_) x = g.batch_norm("bn1", bn1_, x);
+    x = g.max_pool("pool1", g.relu("relu1", x), 2, 2, 0);
+    x = g.conv("conv2", conv2_, x, "conv2");
+    if (bn2_) x = g.batch_norm("bn2", bn2_, x);
+    x = g.max_pool("pool2", g.relu("relu2", x), 2, 2, 0);
+    x = g.relu("relu3", g.linear("fc1", fc1_, g.flatten("flatten", x), "fc1"));
+    x = g.relu("relu4", g.linear("fc2", fc2_, x, "fc2"));
+    return g.finish(g.linear("fc3", fc3_, x, ""));  // the classifier: its outputs are the classes, never pruned
   }
 
  private:

@@ -7,11 +7,13 @@ namespace kiln::networks {
 
 std::shared_ptr<Network> make_lenet5(Architecture arch);  // lenet5.cpp
 std::shared_ptr<Network> make_resnet(Architecture arch);  // resnet.cpp
+std::shared_ptr<Network> make_mobilenet_v2(Architecture arch);  // mobilenet_v2.cpp
 
 namespace {
 std::mutex g_mu;
 std::map<std::string, Factory>& registry() {
-  static std::map<std::string, Factory> r{{"lenet5", make_lenet5}, {"resnet", make_resnet}};
+  static std::map<std::string, Factory> r{
+      {"lenet5", make_lenet5}, {"resnet", make_resnet}, {"mobilenet_v2", make_mobilenet_v2}};
   return r;
 }
 }  // namespace

@@ -4,6 +4,7 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/dropout.h>
 
+#include "graph_builder.h"
 #include "layers.h"
 
 namespace kiln::networks {
@@ -21,8 +22,12 @@ class BasicBlockImpl : public torch::nn::Module {
     conv2_ = register_module("conv2", conv(mid, out, 3, 1, 1, conv_bias));
     if (bn) bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
     if (stride != 1 || in != out) {
-      downsample_ = torch::nn::Sequential(conv(in, out, 1, stride, 0, conv_bias));
-      if (bn) downsample_->push_back(torch::nn::BatchNorm2d(out));
+      ds_conv_ = conv(in, out, 1, stride, 0, conv_bias);
+      downsample_ = torch::nn::Sequential(ds_conv_);
+      if (bn) {
+        ds_bn_ = torch::nn::BatchNorm2d(out);
+        downsample_->push_back(ds_bn_);
+      }
       register_module("downsample", downsample_);
     }
   }
@@ -35,10 +40,25 @@ class BasicBlockImpl : public torch::nn::Module {
     return (y + (downsample_ ? downsample_->forward(x) : x)).relu_();
   }
 
+  // Adds this block, named `prefix` ("layer2.0"), to g; `stage_key` sets conv2's and the projection's channels.
+  int graph(GraphBuilder& g, const std::string& prefix, int input, const std::string& stage_key) const {
+    const std::string p = prefix + ".";
+    int y = g.conv(p + "conv1", conv1_, input, p + "conv1");
+    if (bn1_) y = g.batch_norm(p + "bn1", bn1_, y);
+    y = g.conv(p + "conv2", conv2_, g.relu(p + "relu1", y), stage_key);
+    if (bn2_) y = g.batch_norm(p + "bn2", bn2_, y);
+    int shortcut = input;
+    if (ds_conv_) {
+      shortcut = g.conv(p + "downsample.0", ds_conv_, input, stage_key);
+      if (ds_bn_) shortcut = g.batch_norm(p + "downsample.1", ds_bn_, shortcut);
+    }
+    return g.relu(p + "relu2", g.add(p + "add", y, shortcut));
+  }
+
  private:
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
-  torch::nn::Sequential downsample_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, ds_conv_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, ds_bn_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};  // ds_conv_, ds_bn_ (torchvision's names downsample.0, .1)
 };
 TORCH_MODULE(BasicBlock);
 
@@ -67,9 +87,11 @@ class ResNet : public Network {
       const std::string stage = "layer" + std::to_string(s + 1);
       const int64_t out = channels_of(arch_, stage, int64_t{arch_.base_width} << s);
       torch::nn::Sequential seq;
+      blocks_.emplace_back();
       for (int b = 0; b < counts[s]; ++b) {
         const int64_t mid = channels_of(arch_, stage + "." + std::to_string(b) + ".conv1", int64_t{arch_.base_width} << s);
-        seq->push_back(BasicBlock(in, mid, out, (b == 0 && s > 0) ? 2 : 1, bn, arch_.use_bias));
+        blocks_.back().push_back(BasicBlock(in, mid, out, (b == 0 && s > 0) ? 2 : 1, bn, arch_.use_bias));
+        seq->push_back(blocks_.back().back());
         in = out;
       }
       stages_.push_back(register_module(stage, seq));
@@ -82,7 +104,7 @@ class ResNet : public Network {
     x = conv1_(x);
     if (bn1_) x = bn1_(x);
     x.relu_();
-    if (!small_input_) x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+    if (!small_input_) x = F::max_pool2d(x, F::MaxPool2dFuncOptions(kPool).stride(kPoolStride).padding(kPoolPad));
     for (auto& stage : stages_) x = stage->forward(x);
     x = x.mean({2, 3});
     if (dropout_) x = dropout_(x);
@@ -97,12 +119,30 @@ class ResNet : public Network {
     return -1;
   }
 
+  Graph graph() const override {
+    GraphBuilder g(arch_);
+    int x = g.conv("conv1", conv1_, kGraphInput, "conv1");
+    if (bn1_) x = g.batch_norm("bn1", bn1_, x);
+    x = g.relu("relu", x);
+    if (!small_input_) x = g.max_pool("maxpool", x, kPool, kPoolStride, kPoolPad);
+    for (size_t s = 0; s < blocks_.size(); ++s) {
+      const std::string stage = "layer" + std::to_string(s + 1);
+      for (size_t b = 0; b < blocks_[s].size(); ++b)
+        x = blocks_[s][b]->graph(g, stage + "." + std::to_string(b), x, stage);
+    }
+    // forward's x.mean({2, 3}) is GlobalAvgPool (keepdim) + Flatten; dropout is omitted (eval).
+    x = g.flatten("flatten", g.global_avg_pool("avgpool", x));
+    return g.finish(g.linear("fc", fc_, x, ""));
+  }
+
  private:
+  static constexpr int64_t kPool = 3, kPoolStride = 2, kPoolPad = 1;  // the large-input stem's max-pool
   Architecture arch_;
   bool small_input_ = true;
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;
+  std::vector<std::vector<BasicBlock>> blocks_;  // the blocks of stages_, typed (for graph())
   torch::nn::Dropout dropout_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };

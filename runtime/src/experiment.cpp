@@ -1,8 +1,12 @@
 #include "kiln/runtime/experiment.h"
 
+#include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "kiln/common/error.h"
+#include "kiln/specs/classification.h"
 
 namespace kiln::runtime {
 namespace {
@@ -142,9 +146,14 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
   c.top_k = spec.get_int("eval_config.top_k");
   c.validation_period = spec.get_int("eval_config.validation_period_during_training");
 
-  for (int64_t b : c.freeze_blocks)
-    require(issues, spec, "model_config.freeze_blocks", a.arch != "lenet5" || b < 4,
-            "lenet5 has freeze blocks 0-3 (conv1, conv2, fc1, fc2), got " + std::to_string(b));
+  static const std::map<std::string, std::pair<int, std::string>> kFreezeBlocks{
+      {"lenet5", {4, "0-3 (conv1, conv2, fc1, fc2)"}},
+      {"resnet", {5, "0-4 (0 stem, 1-4 stages)"}},
+      {"mobilenet_v2", {9, "0-8 (0 stem, 1-7 stages, 8 last conv)"}}};
+  if (auto it = kFreezeBlocks.find(a.arch); it != kFreezeBlocks.end())
+    for (int64_t b : c.freeze_blocks)
+      require(issues, spec, "model_config.freeze_blocks", b < it->second.first,
+              a.arch + " has freeze blocks " + it->second.second + ", got " + std::to_string(b));
   if (!issues.empty()) throw specs::SpecError(issues);
   return c;
 }
@@ -169,6 +178,32 @@ std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::
                     ds->shape().str() + " (C,H,W) but model_config.input_image_size is " + expected.str());
   if (ds->size() == 0) throw DataError(src.key + ": no records in " + (src.type == "idx" ? src.images : src.root));
   return ds;
+}
+
+namespace {
+void relax_paths(std::vector<specs::Field>& fields) {
+  for (auto& f : fields) {
+    if (f.type == specs::Type::kPath) f.must_exist = false;
+    relax_paths(f.children);
+  }
+}
+}  // namespace
+
+ModelSpec model_spec(const std::string& spec_file, const std::vector<std::string>& overrides,
+                     const nlohmann::json& model_meta, const std::string& model_path) {
+  static const specs::Schema schema = [] {
+    specs::Schema s = specs::classification_schema();
+    relax_paths(s.fields);
+    return s;
+  }();
+  if (!spec_file.empty()) return {specs::load_spec(schema, spec_file, overrides), spec_file};
+  const auto it = model_meta.find("spec");
+  const std::string stored = it != model_meta.end() && it->is_string() ? it->get<std::string>() : "";
+  if (stored.empty())
+    throw UsageError(model_path + ": the model file holds no spec (kiln train and prune store one); pass the "
+                     "spec the model was trained with: -e spec.yaml");
+  return {specs::load_spec_text(schema, stored, model_path + " (stored spec)", "/", overrides),
+          "the spec stored in " + model_path};
 }
 
 }  // namespace kiln::runtime

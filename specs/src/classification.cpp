@@ -86,12 +86,13 @@ Field soft_start() {
 Field model_config() {
   return required(
       group("model_config",
-            {required(enumeration("arch", {"lenet5", "resnet"}, std::nullopt, "Network architecture.")),
-             with_check(integer("n_layers", 18, "ResNet depth: 10, 18 or 34 (ignored by lenet5)."), check_n_layers),
+            {required(enumeration("arch", {"lenet5", "resnet", "mobilenet_v2"}, std::nullopt, "Network architecture.")),
+             with_check(integer("n_layers", 18, "ResNet depth: 10, 18 or 34 (ignored by lenet5 and mobilenet_v2)."),
+                        check_n_layers),
              boolean("use_batch_norm", true, "Batch normalisation after each convolution."),
              boolean("use_bias", false, "Bias in convolutions (redundant with batch norm)."),
              required(image_size(std::nullopt)),
-             int_list("freeze_blocks", {}, "Indices of blocks whose weights stay fixed during training.", 0, 4),
+             int_list("freeze_blocks", {}, "Indices of blocks whose weights stay fixed during training (lenet5 0-3, resnet 0-4, mobilenet_v2 0-8).", 0, 8),
              integer("width", 64, "ResNet base channel count (the first stage's width).", 4, 1024),
              real("dropout", 0.0, "Dropout rate before the classifier.", 0, 0.95)},
             "The network."));

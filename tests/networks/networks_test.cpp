@@ -1,6 +1,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "kiln/common/error.h"
@@ -22,6 +25,7 @@ TEST(Networks, RegistryKnowsBuiltins) {
   const auto names = kiln::networks::network_names();
   EXPECT_NE(std::find(names.begin(), names.end(), "lenet5"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "resnet"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "mobilenet_v2"), names.end());
   try {
     kiln::networks::create(arch("vgg"));
     FAIL();
@@ -77,4 +81,69 @@ TEST(Networks, ArchitectureRebuildsPrunedChannels) {
   auto rebuilt = kiln::networks::create(round);
   EXPECT_EQ(kiln::networks::count_parameters(*rebuilt), kiln::networks::count_parameters(*net));
   EXPECT_THROW(Architecture::from_json(nlohmann::json{{"arch", "resnet"}}), kiln::DataError);
+}
+
+TEST(Networks, MobileNetV2MatchesTorchvision) {
+  // torchvision mobilenet_v2(num_classes=1000): 3,504,872 parameters, with the same names.
+  Architecture a = arch("mobilenet_v2");
+  a.in_channels = 3, a.height = 224, a.width = 224, a.num_classes = 1000;
+  auto net = kiln::networks::create(a);
+  EXPECT_EQ(kiln::networks::count_parameters(*net), 3504872);
+  std::vector<std::string> names;
+  for (const auto& p : net->named_parameters()) names.push_back(p.key());
+  EXPECT_EQ(names.size(), 158u);
+  for (const char* name : {"features.0.0.weight", "features.0.1.bias", "features.1.conv.0.0.weight",
+                           "features.1.conv.1.weight", "features.1.conv.2.weight", "features.2.conv.0.0.weight",
+                           "features.2.conv.1.1.weight", "features.17.conv.3.bias", "features.18.0.weight",
+                           "features.18.1.bias", "classifier.1.weight", "classifier.1.bias"})
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  EXPECT_EQ(net->forward(at::randn({1, 3, 64, 64})).sizes(), (std::vector<int64_t>{1, 1000}));
+  EXPECT_EQ(net->architecture().channels.at("features.2.expand"), 96);
+  EXPECT_EQ(net->architecture().channels.at("features.4.expand"), 144);
+  EXPECT_EQ(net->architecture().channels.at("stage7"), 320);
+  EXPECT_EQ(net->architecture().channels.at("features.18"), 1280);
+  EXPECT_EQ(net->architecture().channels.count("features.1.expand"), 0u);  // t = 1: no expansion
+}
+
+TEST(Networks, MobileNetV2FreezeBlocks) {
+  auto net = kiln::networks::create(arch("mobilenet_v2"));  // 1x28x28, 10 classes
+  EXPECT_EQ(net->num_blocks(), 9);
+  EXPECT_EQ(net->block_of("features.0.0.weight"), 0);
+  EXPECT_EQ(net->block_of("features.1.conv.0.1.weight"), 1);
+  EXPECT_EQ(net->block_of("features.2.conv.0.0.weight"), 2);
+  EXPECT_EQ(net->block_of("features.3.conv.3.bias"), 2);
+  EXPECT_EQ(net->block_of("features.4.conv.2.weight"), 3);
+  EXPECT_EQ(net->block_of("features.10.conv.2.weight"), 4);
+  EXPECT_EQ(net->block_of("features.13.conv.2.weight"), 5);
+  EXPECT_EQ(net->block_of("features.16.conv.2.weight"), 6);
+  EXPECT_EQ(net->block_of("features.17.conv.2.weight"), 7);
+  EXPECT_EQ(net->block_of("features.18.1.weight"), 8);
+  EXPECT_EQ(net->block_of("classifier.1.weight"), -1);
+  std::set<int> blocks;
+  for (const auto& p : net->named_parameters()) blocks.insert(net->block_of(p.key()));
+  EXPECT_EQ(blocks, (std::set<int>{-1, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  // Dropout sits at classifier.0 without parameters; the classifier's Linear stays classifier.1.
+  Architecture d = arch("mobilenet_v2");
+  d.dropout = 0.2;
+  auto with_dropout = kiln::networks::create(d);
+  EXPECT_EQ(kiln::networks::count_parameters(*with_dropout), kiln::networks::count_parameters(*net));
+  EXPECT_EQ(with_dropout->forward(at::randn({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
+  EXPECT_THROW(kiln::networks::create([] {
+                 Architecture bad = arch("mobilenet_v2");
+                 bad.channels["stage3"] = 0;
+                 return bad;
+               }()),
+               kiln::UsageError);
+}
+
+TEST(Networks, MobileNetV2TrainsEveryParameter) {
+  Architecture a = arch("mobilenet_v2");
+  a.dropout = 0.2;
+  auto net = kiln::networks::create(a);
+  net->train();
+  net->forward(at::randn({4, 1, 28, 28})).logsumexp(1).sum().backward();
+  for (const auto& p : net->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
+  }
 }

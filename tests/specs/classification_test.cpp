@@ -153,12 +153,12 @@ TEST_F(Classification, SoftAnnealDefaults) {
 TEST_F(Classification, RejectsBadModelConfig) {
   EXPECT_EQ(
       problems("model_config:\n  arch: resnet50\n  n_layers: 50\n  input_image_size: 2,28,28\n"
-               "  freeze_blocks: [5]\n  width: 2\n  dropout: 1\n"
+               "  freeze_blocks: [9]\n  width: 2\n  dropout: 1\n"
                "dataset_config:\n  train:\n    type: image_folder\n    root: images\n"),
-      Lines({"spec.yaml:2:9: model_config.arch: 'resnet50' is not one of: lenet5, resnet (did you mean 'resnet'?)",
+      Lines({"spec.yaml:2:9: model_config.arch: 'resnet50' is not one of: lenet5, resnet, mobilenet_v2 (did you mean 'resnet'?)",
              "spec.yaml:3:13: model_config.n_layers: must be one of 10, 18, 34, got 50",
              "spec.yaml:4:21: model_config.input_image_size: channels (C) must be 1 or 3, got 2",
-             "spec.yaml:5:19: model_config.freeze_blocks[0]: 5 is out of range (must be in [0, 4])",
+             "spec.yaml:5:19: model_config.freeze_blocks[0]: 9 is out of range (must be in [0, 8])",
              "spec.yaml:6:10: model_config.width: 2 is out of range (must be in [4, 1024])",
              "spec.yaml:7:12: model_config.dropout: 1 is out of range (must be in [0, 0.95])"}));
 }
@@ -254,7 +254,7 @@ TEST_F(Classification, DescribeListsEveryGroup) {
                               "### `dataset_config.train`", "### `dataset_config.val`", "### `eval_config`"}) {
     EXPECT_NE(md.find(std::string(heading) + "\n"), std::string::npos) << heading;
   }
-  EXPECT_NE(md.find("| `arch` | enum | **required** | `lenet5`, `resnet` | Network architecture. |"),
+  EXPECT_NE(md.find("| `arch` | enum | **required** | `lenet5`, `resnet`, `mobilenet_v2` | Network architecture. |"),
             std::string::npos);
   EXPECT_NE(md.find("| `image_std` | float list | `[0.353]` | 1 to 3 values; each >= 1e-6 |"), std::string::npos);
   EXPECT_NE(md.find("| `learning_rate` | float | `0.01` | in (0, 10] |"), std::string::npos);

@@ -12,10 +12,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "kiln/networks/graph.h"
+
 namespace kiln::networks {
 
 struct Architecture {
-  std::string arch;          // registry name: "lenet5", "resnet"
+  std::string arch;          // registry name: "lenet5", "resnet", "mobilenet_v2"
   int n_layers = 18;         // resnet: 10, 18 or 34
   int in_channels = 1;
   int height = 28, width = 28;
@@ -40,11 +42,14 @@ class Network : public torch::nn::Module {
   // Freeze-block index of a parameter (TAO's freeze_blocks): 0 = stem, 1.. = later blocks; -1 = never frozen (head).
   virtual int block_of(const std::string& param_name) const = 0;
   virtual int num_blocks() const = 0;
+  // The inference-time dataflow of forward() (eval mode: no dropout), one node per op; run_graph(graph(), *this, x)
+  // equals forward(x) in eval mode.
+  virtual Graph graph() const = 0;
 };
 
 using Factory = std::function<std::shared_ptr<Network>(Architecture)>;
 
-// Registry of networks by arch name. Built-ins (lenet5, resnet) are registered on first use.
+// Registry of networks by arch name. Built-ins (lenet5, resnet, mobilenet_v2) are registered on first use.
 void register_network(const std::string& arch, Factory factory);
 std::vector<std::string> network_names();
 // Builds the network; fills default channel counts; throws kiln::UsageError for an unknown arch or bad config.

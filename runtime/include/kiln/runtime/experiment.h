@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "kiln/networks/network.h"
 #include "kiln/runtime/dataset.h"
 #include "kiln/runtime/loader.h"
@@ -68,5 +70,16 @@ data::ImageShape parse_image_size(const std::string& chw);
 
 // Opens a dataset source and checks its image shape against `expected`; DataError names the files.
 std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::ImageShape& expected);
+
+// The spec of a subtask that starts from a model file (export, inference): `spec_file` (-e) when given, else the spec
+// stored in the model (kiln train and prune store one). Paths in it need not exist — the stored spec names data on
+// the machine the model was trained on; opening a source that is missing is a DataError naming it. `origin` says
+// where the spec came from, for messages. UsageError when there is neither.
+struct ModelSpec {
+  specs::Spec spec;
+  std::string origin;
+};
+ModelSpec model_spec(const std::string& spec_file, const std::vector<std::string>& overrides,
+                     const nlohmann::json& model_meta, const std::string& model_path);
 
 }  // namespace kiln::runtime
