@@ -16,6 +16,8 @@ PACKAGES=(
   slurm-wlm munge                            # the Slurm tests' private cluster (tools/slurm_local.sh)
 )
 
+command -v node >/dev/null || PACKAGES+=(nodejs npm)  # onnxruntime-node checks exports (any Node.js 18+ will do)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,6 +27,25 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# onnxruntime (CPU) for checking exported ONNX models (docs/export.md): the onnxruntime-node package from the npm
+# registry, into ./.deps (gitignored). --ignore-scripts: its install script only fetches GPU providers; the CPU
+# runtime ships in the package. Skipped when the pinned version is already there.
+ORT_NODE_VERSION=1.30.0
+if ! grep -qs "\"version\": \"$ORT_NODE_VERSION\"" .deps/node_modules/onnxruntime-node/package.json; then
+  if command -v npm >/dev/null; then
+    echo "setup: installing onnxruntime-node@$ORT_NODE_VERSION into .deps"
+    mkdir -p .deps
+    if ! npm install --prefix .deps --ignore-scripts --no-audit --no-fund --no-save --loglevel=error \
+        "onnxruntime-node@$ORT_NODE_VERSION" >.deps/npm.log 2>&1; then
+      tail -20 .deps/npm.log >&2
+      echo "setup: npm install onnxruntime-node failed (log: .deps/npm.log)" >&2
+      exit 1
+    fi
+  else
+    echo "setup: warning: npm not found; install Node.js 18+ and npm, then rerun, or the ONNX export checks fail" >&2
+  fi
 fi
 
 BUILD_DIR=${KILN_BUILD_DIR:-build}

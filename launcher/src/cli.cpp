@@ -3,7 +3,9 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <cstdlib>
 
 #include "kiln/cluster/cluster_config.h"
 #include "kiln/cluster/rank_env.h"
@@ -12,6 +14,9 @@
 #include "kiln/common/signals.h"
 #include "kiln/launcher/info.h"
 #include "kiln/launcher/launch.h"
+#include "kiln/runtime/export_task.h"
+#include "kiln/runtime/inference.h"
+#include "kiln/runtime/prune.h"
 #include "kiln/runtime/tasks.h"
 
 namespace kiln::launcher {
@@ -36,11 +41,60 @@ std::vector<std::string> overrides_of(const CLI::App& cmd) {
 struct LaunchFlags {
   JobLaunch job;
   int gpus = 0;
+  std::vector<int> gpu_index;
 };
 constexpr std::pair<const char*, bool> kLaunchFlags[] = {
     {"--num_processes", true}, {"--gpus", true},     {"-c", true},           {"--cluster", true},
     {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
     {"--dry-run", false}};
+
+// argv without `--gpu_index i j …` (its values are the integers that follow).
+std::vector<std::string> strip_gpu_index(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i].rfind("--gpu_index=", 0) == 0) continue;
+    if (argv[i] != "--gpu_index") {
+      out.push_back(argv[i]);
+      continue;
+    }
+    while (i + 1 < argv.size() && !argv[i + 1].empty() &&
+           argv[i + 1].find_first_not_of("0123456789,") == std::string::npos)
+      ++i;
+  }
+  return out;
+}
+
+// --gpus N / --gpu_index: N GPU ranks on this host, local rank k on device gpu_index[k] (default k). One GPU runs in
+// this process; more are started like --num_processes, with KILN_DEVICE=cuda. CPU ranks get KILN_DEVICE=cpu.
+void apply_gpu_flags(LaunchFlags& lo, runtime::RunOptions& ro) {
+  if (lo.gpus == 0 && lo.gpu_index.empty()) {
+    if (lo.job.num_processes > 1) lo.job.env["KILN_DEVICE"] = "cpu";
+    return;
+  }
+  if (lo.gpus == 0) lo.gpus = static_cast<int>(lo.gpu_index.size());
+  const int devices = cuda_device_count();
+  if (devices == 0)
+    throw UsageError("--gpus " + std::to_string(lo.gpus) +
+                     " needs CUDA devices and this host has none; for CPU ranks use --num_processes " +
+                     std::to_string(lo.gpus));
+  if (lo.job.num_processes > 1) throw UsageError("--gpus and --num_processes both set the ranks on this host: use one");
+  if (!lo.gpu_index.empty() && static_cast<int>(lo.gpu_index.size()) < lo.gpus)
+    throw UsageError(log::cat("--gpus ", lo.gpus, " needs ", lo.gpus, " entries in --gpu_index, got ", lo.gpu_index.size()));
+  std::string list;
+  for (int k = 0; k < lo.gpus; ++k) {
+    const int gpu = lo.gpu_index.empty() ? k : lo.gpu_index[static_cast<size_t>(k)];
+    if (gpu >= devices)
+      throw UsageError(log::cat("GPU ", gpu, " does not exist: this host has ", devices, " CUDA device(s)"));
+    list += (list.empty() ? "" : ",") + std::to_string(gpu);
+  }
+  if (!ro.device.empty() && ro.device != "cuda")
+    throw UsageError("--gpus asks for GPU ranks but --device is " + ro.device);
+  ro.device = "cuda";
+  lo.job.num_processes = lo.gpus;
+  lo.job.env["KILN_DEVICE"] = "cuda";
+  lo.job.env["KILN_GPU_INDEX"] = list;
+  if (lo.gpus == 1) ::setenv("KILN_GPU_INDEX", list.c_str(), 1);  // this process is the rank
+}
 
 // The options that decide where ranks run (train, evaluate and cluster check share them).
 void add_launch_options(CLI::App* cmd, JobLaunch& job) {
@@ -59,15 +113,35 @@ void add_run_options(CLI::App* cmd, runtime::RunOptions& ro, LaunchFlags& lo) {
       ->check(CLI::NonNegativeNumber);
   add_launch_options(cmd, lo.job);
   cmd->add_option("--gpus", lo.gpus, "GPU ranks to start on this host (one per GPU)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gpu_index", lo.gpu_index, "CUDA devices of the local ranks, in order (default 0 1 …)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", ro.device, "Where ranks compute: auto (CUDA when present) | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--emit-sbatch", lo.job.emit_sbatch, "Write a Slurm batch script for this job and run nothing");
   cmd->allow_extras();
   cmd->footer(kOverridesHelp);
+}
+
+// TAO's multi-letter single-dash options, as CLI11 long options ("-pth=0.2" keeps its value).
+std::string tao_short_option(const std::string& arg) {
+  static const std::pair<const char*, const char*> kTao[] = {{"-pth", "--pruning_threshold"},
+                                                             {"-nf", "--min_num_filters"},
+                                                             {"-pg", "--pruning_granularity"},
+                                                             {"-eq", "--equalization_criterion"},
+                                                             {"-el", "--excluded_layers"}};
+  for (const auto& [tao, long_name] : kTao) {
+    const std::string t(tao);
+    if (arg == t) return long_name;
+    if (arg.rfind(t + "=", 0) == 0) return long_name + arg.substr(t.size());
+  }
+  return arg;
 }
 
 // This process is the launcher: the same command line, minus the launch options, becomes every rank's.
 int launch_ranks(JobLaunch job, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& [flag, takes_value] : kLaunchFlags) args = strip_option(args, flag, takes_value);
+  args = strip_gpu_index(args);
   job.worker_args = args;
   const int code = launch_job(job);
   if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
@@ -85,7 +159,7 @@ int run_cli(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "Versions of kiln, LibTorch, MPI, CUDA/NCCL; devices; networks and subtasks");
   info->add_flag("-v,--verbose", verbose, "Also threads and build details");
 
-  auto* cls = app.add_subcommand("classification", "Image classification (arch: lenet5, resnet 10/18/34)");
+  auto* cls = app.add_subcommand("classification", "Image classification (arch: lenet5, resnet 10/18/34, mobilenet_v2)");
   cls->require_subcommand(1);
 
   runtime::RunOptions ro;
@@ -110,16 +184,82 @@ int run_cli(int argc, char** argv) {
   convert->allow_extras();
   convert->footer(kOverridesHelp);
 
+  runtime::InferenceOptions io;
+  auto* infer = cls->add_subcommand("inference", "Classify images (file, folder or IDX) into inference.csv");
+  infer->add_option("-m,--model", io.run.model_path, "Model file (.kiln)")->required();
+  infer->add_option("-i,--image_dir", io.input, "An image file, a folder of PNG/JPEG files, or an IDX images file")
+      ->required();
+  infer->add_option("-o,--results_dir", io.output_dir, "Where inference.csv (and images/) go")->required();
+  infer->add_option("-e,--experiment_spec_file", io.run.spec_file,
+                    "Experiment spec (default: the one stored in the model file)");
+  infer->add_option("--batch_size", io.batch_size, "Images per forward pass and rank (default: eval_config.batch_size)")
+      ->check(CLI::NonNegativeNumber);
+  infer->add_flag("--annotate", io.annotate, "Also write each image with its predicted label drawn on it");
+  LaunchFlags infer_launch;
+  add_run_options(infer, io.run, infer_launch);
+
+  runtime::ExportTaskOptions eo;
+  bool no_verify = false;
+  auto* exp = cls->add_subcommand("export", "Export ONNX (fp32 | fp16 | int8 QDQ + TensorRT calibration cache)");
+  exp->add_option("-m,--model", eo.run.model_path, "Model file (.kiln) to export")->required();
+  exp->add_option("-o,--output_file", eo.output_path, "The ONNX file to write")->required();
+  exp->add_option("-e,--experiment_spec_file", eo.run.spec_file,
+                  "Spec for calibration/evaluation data and normalisation (default: the one stored in the model)");
+  exp->add_option("-r,--results_dir", eo.results_dir, "Where status.json goes (default: the output's directory)");
+  exp->add_option("--target_opset", eo.opset, "ONNX opset (12-17; int8 needs 13+)")->capture_default_str();
+  exp->add_option("--data_type", eo.data_type, "fp32 | fp16 | int8")
+      ->check(CLI::IsMember({"fp32", "fp16", "int8"}))->capture_default_str();
+  exp->add_option("--batch_size", eo.batch_size, "INT8 calibration: images per batch")->capture_default_str();
+  exp->add_option("--batches", eo.batches, "INT8 calibration: number of batches")->capture_default_str();
+  exp->add_option("--cal_cache_file", eo.cal_cache_file, "INT8 calibration cache (default: cal.bin beside -o)");
+  exp->add_option("--cal_method", eo.cal_method, "INT8 ranges: entropy (TensorRT's EntropyCalibration2) | percentile | max")
+      ->capture_default_str();
+  exp->add_option("--percentile", eo.percentile, "--cal_method percentile: the percentile of |x|")->capture_default_str();
+  exp->add_option("--eval_images", eo.eval_images, "INT8: measure accuracy on this many evaluation images (0 = all)")
+      ->capture_default_str();
+  exp->add_flag("--gen_ds_config", eo.gen_ds_config, "Also write labels.txt and a DeepStream nvinfer_config.txt");
+  exp->add_flag("--no_verify", no_verify, "Skip running the exported model in onnxruntime");
+  exp->add_option("--num_threads", eo.run.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  exp->allow_extras();
+  exp->footer(kOverridesHelp);
+
+  runtime::PruneTaskOptions po;
+  auto* prune = cls->add_subcommand("prune", "Prune filters by L2 norm; the result retrains with train -m");
+  prune->add_option("-m,--model", po.model_path, "Model file (.kiln) to prune")->required();
+  prune->add_option("-o,--output_file", po.output_path, "The pruned model file (.kiln)")->required();
+  prune->add_option("-r,--results_dir", po.results_dir, "Where status.json goes (default: the output's directory)");
+  prune->add_option("--pruning_threshold", po.prune.threshold, "-pth: keep filters whose normalised norm is above this")
+      ->capture_default_str();
+  prune->add_option("--min_num_filters", po.prune.min_num_filters, "-nf: at least this many filters per layer")
+      ->capture_default_str();
+  prune->add_option("--pruning_granularity", po.prune.granularity, "-pg: kept filters are a multiple of this")
+      ->capture_default_str();
+  prune->add_option("-n,--normalizer", po.prune.normalizer, "max | L2: how a layer's filter norms are normalised")
+      ->capture_default_str();
+  prune->add_option("--equalization_criterion", po.prune.equalization,
+                    "-eq: layers tied by residual adds keep channels by union | intersection | arithmetic_mean | "
+                    "geometric_mean")
+      ->capture_default_str();
+  prune->add_option("--excluded_layers", po.prune.excluded, "-el: layers (or channel keys) left whole, comma-separated")
+      ->delimiter(',');
+  prune->footer("TAO's short forms work too: -pth 0.1 -nf 16 -pg 8 -eq union -el conv1,fc1");
+
   auto* cluster_cmd = app.add_subcommand("cluster", "Cluster tools");
   auto* check = cluster_cmd->add_subcommand("check", "Preflight: every rank reachable, placement, all-reduce bandwidth");
   JobLaunch check_job;
   add_launch_options(check, check_job);
   cluster_cmd->require_subcommand(1);
 
+  // TAO spells some options with one dash and several letters (-pth, -nf, …), which CLI11 reads as bundled short
+  // flags: give CLI11 their long names.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& a : args) a = tao_short_option(a);
+  std::reverse(args.begin(), args.end());  // CLI11's vector form takes the arguments last to first
+
   int code = 0;
   try {
     try {
-      app.parse(argc, argv);
+      app.parse(args);
     } catch (const CLI::CallForHelp& e) {
       return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
@@ -137,11 +277,7 @@ int run_cli(int argc, char** argv) {
       auto* cmd = *train ? train : evaluate;
       ro.overrides = overrides_of(*cmd);
       ro.rank = cluster::discover_rank();
-      if (launch.gpus > 0 && cuda_device_count() == 0)
-        throw UsageError("--gpus " + std::to_string(launch.gpus) +
-                         " needs CUDA devices and this host has none; for CPU ranks use --num_processes " +
-                         std::to_string(launch.gpus));
-      if (launch.gpus > 0) throw UsageError("GPU ranks (--gpus) are not supported by this build yet");
+      if (!ro.rank.distributed()) apply_gpu_flags(launch, ro);
       if (wants_launch(launch.job) && !ro.rank.distributed()) {
         runtime::check_experiment_spec(ro);  // a bad spec is exit 2 before any rank starts
         launch.job.results_dir = ro.results_dir;
@@ -159,6 +295,24 @@ int run_cli(int argc, char** argv) {
       } else {
         runtime::run_cluster_check(rank);
       }
+    } else if (*infer) {
+      io.run.overrides = overrides_of(*infer);
+      io.run.rank = cluster::discover_rank();
+      if (!io.run.rank.distributed()) apply_gpu_flags(infer_launch, io.run);
+      if (wants_launch(infer_launch.job) && !io.run.rank.distributed()) {
+        runtime::check_inference_options(io);  // exit 2/3 before any rank starts
+        infer_launch.job.results_dir = io.output_dir;
+        code = launch_ranks(infer_launch.job, argc, argv);
+      } else {
+        runtime::run_inference(io);
+      }
+    } else if (*exp) {
+      eo.run.overrides = overrides_of(*exp);
+      eo.verify = !no_verify;
+      runtime::configure_threads(eo.run.threads, cluster::RankInfo{});
+      runtime::run_export(eo);
+    } else if (*prune) {
+      runtime::run_prune(po);
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
     }
