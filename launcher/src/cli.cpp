@@ -212,7 +212,7 @@ int run_cli(int argc, char** argv) {
   exp->add_option("--batch_size", eo.batch_size, "INT8 calibration: images per batch")->capture_default_str();
   exp->add_option("--batches", eo.batches, "INT8 calibration: number of batches")->capture_default_str();
   exp->add_option("--cal_cache_file", eo.cal_cache_file, "INT8 calibration cache (default: cal.bin beside -o)");
-  exp->add_option("--cal_method", eo.cal_method, "INT8 ranges: entropy (TensorRT's EntropyCalibration2) | percentile | max")
+  exp->add_option("--cal_method", eo.cal_method, "INT8 ranges: percentile (of |x|, default) | entropy (TensorRT's EntropyCalibration2 search) | max")
       ->capture_default_str();
   exp->add_option("--percentile", eo.percentile, "--cal_method percentile: the percentile of |x|")->capture_default_str();
   exp->add_option("--eval_images", eo.eval_images, "INT8: measure accuracy on this many evaluation images (0 = all)")

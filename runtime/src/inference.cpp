@@ -45,16 +45,7 @@
 #include "kiln/specs/classification.h"
 
 // stb, compiled into this file with internal linkage (kiln_data has its own stb_image; the two never meet).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wall"
-#pragma GCC diagnostic ignored "-Wextra"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#include "kiln/common/third_party_begin.h"
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -72,7 +63,7 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 #endif
-#pragma GCC diagnostic pop
+#include "kiln/common/third_party_end.h"
 
 namespace fs = std::filesystem;
 

@@ -12,20 +12,13 @@
 #include "kiln/common/fs.h"
 #include "kiln/runtime/dataset.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wall"
-#pragma GCC diagnostic ignored "-Wextra"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#include "kiln/common/third_party_begin.h"
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_NO_STDIO  // files are read by us, so errors name the path with errno's reason
 #include <stb_image.h>
-#pragma GCC diagnostic pop
+#include "kiln/common/third_party_end.h"
 
 namespace fs = std::filesystem;
 

@@ -18,7 +18,7 @@ struct ExportTaskOptions {
   int64_t batch_size = 16;          // --batch_size: calibration images per batch
   int64_t batches = 10;             // --batches: calibration batches
   std::string cal_cache_file;       // --cal_cache_file (int8; default <output dir>/cal.bin)
-  std::string cal_method = "entropy";  // --cal_method entropy | percentile | max
+  std::string cal_method = "percentile";  // --cal_method percentile | entropy | max (docs/int8.md: why percentile)
   double percentile = 99.99;        // --percentile (cal_method percentile)
   int64_t eval_images = 0;          // --eval_images: INT8 accuracy on this many evaluation images (0 = all)
   bool gen_ds_config = false;       // --gen_ds_config: labels.txt + nvinfer_config.txt beside -o
