@@ -9,7 +9,6 @@
 #include <map>
 #include <iostream>
 #include <numeric>
-#include <optional>
 #include <set>
 #include <sstream>
 
@@ -122,8 +121,7 @@ at::Tensor index_tensor(const std::vector<int64_t>& idx) { return at::tensor(idx
 
 }  // namespace
 
-int ChannelGroups::input_group(const Graph& g, const Node& n) const {
-  (void)g;
+int ChannelGroups::input_group(const Node& n) const {
   const int in = n.inputs.at(0);
   return in == networks::kGraphInput ? 0 : of_node.at(static_cast<size_t>(in));
 }
@@ -270,7 +268,7 @@ PruneResult prune_network(const networks::Network& net, const PruneOptions& opt)
     const Node& n = g.nodes[i];
     if (n.module.empty()) continue;
     const at::Tensor* out_keep = kept_of(cg.of_node[i]);
-    const int in_group = cg.input_group(g, n);
+    const int in_group = cg.input_group(n);
     const at::Tensor* in_keep = kept_of(in_group);
     const auto cut_out = [&](const at::Tensor& t) { return out_keep ? t.index_select(0, *out_keep) : t; };
     const auto cut_param = [&](const char* suffix) {

@@ -51,7 +51,7 @@ struct ChannelGroup {
 struct ChannelGroups {
   std::vector<ChannelGroup> groups;  // the network input's first, then in order of their first producer
   std::vector<int> of_node;          // node index → group index
-  int input_group(const networks::Graph& g, const networks::Node& n) const;  // group of n's first input
+  int input_group(const networks::Node& n) const;  // group of n's first input
 };
 ChannelGroups channel_groups(const networks::Graph& g);
 
