@@ -14,6 +14,8 @@
 #include "kiln/common/signals.h"
 #include "kiln/launcher/info.h"
 #include "kiln/launcher/launch.h"
+#include "kiln/runtime/detection/synth.h"
+#include "kiln/runtime/detectnet.h"
 #include "kiln/runtime/export_task.h"
 #include "kiln/runtime/inference.h"
 #include "kiln/runtime/prune.h"
@@ -148,6 +150,42 @@ int launch_ranks(JobLaunch job, int argc, char** argv) {
   return code;
 }
 
+// `kiln dataset synth_kitti`: synthetic KITTI detection data (docs/synth_kitti.md).
+struct SynthCommand {
+  CLI::App* cmd = nullptr;
+  detection::SynthOptions options;
+  std::string size = "160x160";
+};
+
+void add_dataset_commands(CLI::App& app, SynthCommand& synth) {
+  auto* dataset = app.add_subcommand("dataset", "Dataset tools");
+  dataset->require_subcommand(1);
+  auto* cmd = dataset->add_subcommand(
+      "synth_kitti", "Synthetic KITTI detection data: Fashion-MNIST items on textured backgrounds (PNG + labels)");
+  auto& o = synth.options;
+  cmd->add_option("-o,--output_dir", o.output_dir, "Output directory (new or empty): train/, val/, summary.json")
+      ->required();
+  cmd->add_option("--images", o.images, "Scenes in all (train + val)")->required();
+  cmd->add_option("--seed", o.seed, "Random seed: the same seed writes the same bytes")->required();
+  cmd->add_option("--size", synth.size, "Image size WIDTHxHEIGHT")->capture_default_str();
+  cmd->add_option("--min-objects", o.min_objects, "Objects per scene, at least")->capture_default_str();
+  cmd->add_option("--max-objects", o.max_objects, "Objects per scene, at most")->capture_default_str();
+  cmd->add_option("--val-fraction", o.val_fraction, "Fraction of the scenes in val/ (items from the test set)")
+      ->capture_default_str();
+  cmd->add_option("--source-dir", o.source_dir, "Fashion-MNIST IDX files (train-* and t10k-*)")->capture_default_str();
+  synth.cmd = cmd;
+}
+
+void run_synth_kitti(SynthCommand& synth) {
+  const auto size = detection::parse_image_size(synth.size);
+  synth.options.width = size[0];
+  synth.options.height = size[1];
+  const auto summary = detection::generate_synth_kitti(synth.options);
+  std::cout << detection::format_synth_summary(summary);
+  log::info(log::cat("synth_kitti: wrote ", synth.options.images, " scenes to ", summary.output_dir, " in ",
+                     static_cast<int>(summary.seconds * 10) / 10.0, " s"));
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -183,6 +221,17 @@ int run_cli(int argc, char** argv) {
   convert->add_option("-o,--output_dir", out_dir, "Output directory for shards and index.json")->required();
   convert->allow_extras();
   convert->footer(kOverridesHelp);
+
+  // DetectNet_v2: the grid detector (docs/detection.md). Its subtasks join as they are built.
+  auto* det = app.add_subcommand("detectnet_v2", "Object detection (DetectNet_v2: ResNet backbone, coverage + bbox heads)");
+  det->require_subcommand(1);
+  std::string det_convert_spec, det_out_dir;
+  auto* det_convert = det->add_subcommand("dataset_convert", "Convert a KITTI folder into kiln detection shards");
+  det_convert->add_option("-d,--dataset_export_spec", det_convert_spec, "Conversion spec (YAML: kitti_config)")
+      ->required();
+  det_convert->add_option("-o,--output_dir", det_out_dir, "Output directory for shards and index.json")->required();
+  det_convert->allow_extras();
+  det_convert->footer(kOverridesHelp);
 
   runtime::InferenceOptions io;
   auto* infer = cls->add_subcommand("inference", "Classify images (file, folder or IDX) into inference.csv");
@@ -250,6 +299,9 @@ int run_cli(int argc, char** argv) {
   add_launch_options(check, check_job);
   cluster_cmd->require_subcommand(1);
 
+  SynthCommand synth;
+  add_dataset_commands(app, synth);
+
   // TAO spells some options with one dash and several letters (-pth, -nf, …), which CLI11 reads as bundled short
   // flags: give CLI11 their long names.
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -273,6 +325,8 @@ int run_cli(int argc, char** argv) {
     install_interrupt_handlers();
     if (*info) {
       std::cout << info_text(verbose);
+    } else if (*synth.cmd) {
+      run_synth_kitti(synth);
     } else if (*train || *evaluate) {
       auto* cmd = *train ? train : evaluate;
       ro.overrides = overrides_of(*cmd);
@@ -315,6 +369,8 @@ int run_cli(int argc, char** argv) {
       runtime::run_prune(po);
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
+    } else if (*det_convert) {
+      runtime::run_detectnet_convert(det_convert_spec, overrides_of(*det_convert), det_out_dir);
     }
   } catch (const Error& e) {
     log::error(e.what());
