@@ -36,6 +36,11 @@ std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
 Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : rank_(rank), device_(device) {
   if (!rank_.distributed()) return;
   const bool gpu = device_.is_cuda();
+  // The kiln launcher's control plane, when it started this rank. Not cluster::StoreClientOptions::from_env(rank_):
+  // that takes host and port from the RankInfo, which carries them only under the KILN_RANK and torchrun contracts,
+  // whereas the launcher starts ranks through mpirun/srun (rank from OMPI_*/PMIX_*/SLURM_*, no address), and
+  // torchrun's MASTER_PORT is torch's TCPStore, not a kiln server; and from_env throws where this falls back to a
+  // control plane hosted by rank 0 (no port or no token: a bare mpirun, an sbatch script).
   cluster::StoreClientOptions conn;
   conn.rank = rank_.rank;
   conn.host = env_string("KILN_MASTER_ADDR");

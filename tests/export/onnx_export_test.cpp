@@ -18,6 +18,7 @@
 #include "kiln/networks/network.h"
 #include "kiln/runtime/export.h"
 #include "kiln/runtime/onnxruntime.h"
+#include "support/bn_stats.h"
 
 namespace fs = std::filesystem;
 using kiln::networks::Architecture;
@@ -54,27 +55,14 @@ class TempDir {
   std::string path_;
 };
 
-// Gives every BatchNorm non-trivial running statistics and affine parameters, so that folding is really exercised.
-void randomise_batch_norms(torch::nn::Module& net) {
-  torch::NoGradGuard no_grad;
-  for (const auto& m : net.modules(/*include_self=*/false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-      const int64_t c = bn->options.num_features();
-      bn->running_mean.copy_(at::randn({c}) * 0.2);
-      bn->running_var.copy_(at::rand({c}) + 0.5);
-      bn->weight.copy_(at::rand({c}) + 0.5);
-      bn->bias.copy_(at::randn({c}) * 0.2);
-    }
-  }
-}
-
 std::shared_ptr<Network> make(const std::string& arch_name, int n_layers = 18, int base_width = 64) {
   Architecture a;
   a.arch = arch_name;
   a.n_layers = n_layers;
   a.base_width = base_width;
   auto net = kiln::networks::create(a);
-  randomise_batch_norms(*net);
+  // Non-trivial BN statistics and affine parameters, so that folding is really exercised.
+  EXPECT_GT(kiln::test_support::randomise_batch_norms(*net, 11), 0);
   net->eval();
   return net;
 }
@@ -419,7 +407,7 @@ Graph handmade_graph() {
 TEST(Export, HandBuiltGraphWithUnfoldedBatchNorm) {
   at::manual_seed(5);
   Handmade m;
-  randomise_batch_norms(m);
+  ASSERT_EQ(kiln::test_support::randomise_batch_norms(m, 5), 2);  // bn0 and bn2
   m.eval();
   const Graph g = handmade_graph();
   TempDir dir;

@@ -13,6 +13,7 @@
 #include "kiln/common/error.h"
 #include "kiln/networks/graph.h"
 #include "kiln/networks/network.h"
+#include "support/bn_stats.h"
 
 using kiln::networks::Architecture;
 using kiln::networks::Graph;
@@ -34,31 +35,16 @@ Architecture arch(const std::string& name, int in_channels, int size, int n_laye
 
 std::string module_of(const std::string& key) { return key.substr(0, key.rfind('.')); }
 
-// Random BN statistics and affine parameters (fresh ones are the identity, which would hide a skipped or misread BN);
-// then eval mode.
-void randomize(Network& net, uint64_t seed = 7) {
-  at::manual_seed(seed);
-  torch::NoGradGuard no_grad;
-  for (const Node& n : net.graph().nodes) {
-    if (n.op != Op::BatchNorm) continue;
-    for (auto& b : net.named_buffers()) {
-      if (b.key() == n.module + ".running_mean") b.value().normal_(0, 0.2);
-      if (b.key() == n.module + ".running_var") b.value().uniform_(0.5, 2.0);
-    }
-    for (auto& p : net.named_parameters()) {
-      if (p.key() == n.module + ".weight") p.value().uniform_(1.0, 2.0);
-      if (p.key() == n.module + ".bias") p.value().normal_(0, 0.5);
-    }
-  }
-  net.eval();
-}
-
 // Everything graph() promises, for one network: the graph computes forward(), names are unique, every parameter is
 // read, keyed layers match Architecture::channels, shapes match the observed outputs, the observer sees every node.
 void check_graph(const Architecture& a, int batch = 2) {
   SCOPED_TRACE(a.summary());
   auto net = kiln::networks::create(a);
-  randomize(*net);
+  // Random BN statistics and affine parameters (fresh ones are the identity, which would hide a skipped or misread
+  // BN): every network with batch norm has some.
+  EXPECT_EQ(kiln::test_support::randomise_batch_norms(*net, 7) > 0, a.use_batch_norm);
+  net->eval();
+  at::manual_seed(7);  // the inputs below
   const Graph g = net->graph();
   const Architecture& built = net->architecture();
   ASSERT_FALSE(g.nodes.empty());

@@ -424,6 +424,64 @@ TEST(Inference, AnnotateImageHandlesLargeImagesAndOddCaptions) {
   EXPECT_EQ(png.substr(1, 3), "PNG");
 }
 
+// draw_box: the border (2 pixels wide, inside the box) takes the colour; the interior and the outside do not; the
+// caption sits on a label above the box, or inside it when the box touches the top; edges off the image are clipped.
+TEST(Annotate, DrawBoxColoursTheBorderAndLabelOnly) {
+  RgbImage blank;
+  blank.height = 60, blank.width = 80;
+  blank.pixels.assign(60 * 80 * 3, 10);
+  const Rgb red{255, 0, 0};
+  auto pixel = [](const RgbImage& img, int x, int y) {
+    const uint8_t* p = img.pixels.data() + (static_cast<size_t>(y) * img.width + x) * 3;
+    return Rgb{p[0], p[1], p[2]};
+  };
+  // Box [20, 50) x [30, 55): border pixels are x in {20, 21, 48, 49} or y in {30, 31, 53, 54}.
+  auto on_border = [](int x, int y) {
+    const bool in_x = x >= 20 && x < 50, in_y = y >= 30 && y < 55;
+    return in_x && in_y && (x < 22 || x >= 48 || y < 32 || y >= 53);
+  };
+  RgbImage img = blank;
+  draw_box(img, 20, 30, 50, 55, red);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      ASSERT_EQ(pixel(img, x, y), on_border(x, y) ? red : (Rgb{10, 10, 10})) << "at " << x << "," << y;
+
+  // With a caption: a red label of banner height right above the box, with white text on it; nothing else changes.
+  img = blank;
+  draw_box(img, 20, 30, 50, 55, red, "car 0.91");
+  const int label = annotation_banner_height(img.width);
+  ASSERT_EQ(label, 16);
+  size_t text = 0;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      const Rgb p = pixel(img, x, y);
+      if (on_border(x, y)) {
+        EXPECT_EQ(p, red) << "border at " << x << "," << y;
+      } else if (y >= 30 - label && y < 30 && x >= 20 && x < 20 + text_width("car 0.91", 1) + 4) {
+        EXPECT_TRUE(p == red || p == (Rgb{255, 255, 255})) << "label at " << x << "," << y;
+        text += p == Rgb{255, 255, 255};
+      } else {
+        EXPECT_EQ(p, (Rgb{10, 10, 10})) << "untouched at " << x << "," << y;
+      }
+    }
+  EXPECT_GT(text, 20u);
+
+  // A box at the top edge gets its label inside; a box past the right and bottom edges has only its visible edges.
+  img = blank;
+  draw_box(img, 5, 0, 40, 25, Rgb{0, 255, 0}, "x");
+  EXPECT_EQ(pixel(img, 10, 0), (Rgb{0, 255, 0}));
+  EXPECT_NE(pixel(img, 10, 8), (Rgb{10, 10, 10}));  // the label, inside the box
+  EXPECT_EQ(pixel(img, 30, 20), (Rgb{10, 10, 10}));  // interior below the label
+  img = blank;
+  draw_box(img, 70, 50, 100, 90, red);
+  EXPECT_EQ(pixel(img, 75, 50), red);
+  EXPECT_EQ(pixel(img, 70, 59), red);
+  EXPECT_EQ(pixel(img, 79, 59), (Rgb{10, 10, 10}));  // right and bottom edges lie outside the image
+  EXPECT_EQ(pixel(img, 75, 55), (Rgb{10, 10, 10}));
+  draw_box(img, 30, 30, 30, 40, red);  // empty: nothing drawn
+  EXPECT_EQ(pixel(img, 30, 35), (Rgb{10, 10, 10}));
+}
+
 TEST(Inference, BadInputFailsWithTheFileNamedAndNothingWritten) {
   TempDir d;
   const std::string model = make_model(d.path);

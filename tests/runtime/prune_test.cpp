@@ -14,13 +14,13 @@
 #include "kiln/networks/graph.h"
 #include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/model_file.h"
+#include "support/bn_stats.h"
 
 namespace kiln::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 using networks::Architecture;
-using networks::Op;
 
 std::shared_ptr<networks::Network> make(const std::string& arch_name, int n_layers = 18, int width = 64, int c = 1,
                                         int hw = 28) {
@@ -33,14 +33,7 @@ std::shared_ptr<networks::Network> make(const std::string& arch_name, int n_laye
   torch::manual_seed(7);
   auto net = networks::create(a);
   // Non-trivial batch-norm statistics, so eval mode is not the identity.
-  torch::NoGradGuard no_grad;
-  for (auto& b : net->named_buffers())
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
-    else if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.3, 0.3);
-  for (const auto& n : net->graph().nodes)
-    if (n.op == Op::BatchNorm)
-      for (auto& p : net->named_parameters())
-        if (p.key().rfind(n.module + ".", 0) == 0) p.value().uniform_(0.5, 1.5);
+  EXPECT_GT(test_support::randomise_batch_norms(*net, 7), 0);
   net->eval();
   return net;
 }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/runtime/annotate.h"  // RgbImage, annotate_image, encode_png: the annotated copies
 #include "kiln/runtime/tasks.h"
 
 namespace kiln::runtime {
@@ -56,23 +57,6 @@ struct InferenceItem {
 // unknown file type, or a malformed IDX file.
 std::vector<InferenceItem> list_inference_inputs(const std::string& input, const std::string& exclude_dir = "");
 
-// An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC).
-struct RgbImage {
-  int height = 0, width = 0;
-  std::vector<uint8_t> pixels;  // height * width * 3
-};
-
-// Nearest-neighbour upscale by an integer factor.
-RgbImage upscale_nearest(const RgbImage& image, int factor);
-// The upscale factor annotation uses: 4 when either side is under 64 pixels (so the caption is readable), else 1.
-int annotation_upscale(int height, int width);
-// Height in pixels of the caption banner annotate_image() puts above an image `width` pixels wide (after upscaling).
-int annotation_banner_height(int width);
-// The annotated copy: the image upscaled by annotation_upscale(), below a dark banner of annotation_banner_height()
-// rows with `caption` in white (stb_easy_font glyphs; non-ASCII characters print as '?', text past the right edge
-// is clipped). The image pixels themselves are not drawn over.
-RgbImage annotate_image(const RgbImage& image, const std::string& caption);
-// PNG file bytes of an RGB image (stb_image_write).
-std::string encode_png(const RgbImage& image);
+// The annotated copy of each input is annotate_image() of it (annotate.h) with the caption "<label> <confidence>".
 
 }  // namespace kiln::runtime
