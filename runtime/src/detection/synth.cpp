@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "data/byte_io.h"
+#include "detection/rng.h"
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 #include "kiln/common/log.h"
@@ -71,31 +72,8 @@ constexpr int kMinImageSide = 32, kMaxImageSide = 4096;
 constexpr int kMaxObjects = 50;
 constexpr int kMaxImages = 1000000;
 
-// SplitMix64: tiny, fast and the same on every platform (std:: distributions are not), so a seed means the same
-// bytes everywhere.
-struct Rng {
-  uint64_t state;
-  explicit Rng(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  int range(int lo, int hi) {  // [lo, hi]
-    return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  // Approximately standard normal: the sum of four 16-bit uniforms (Irwin-Hall), rescaled to unit variance.
-  float gauss() {
-    const uint64_t r = next();
-    const float s = static_cast<float>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48));
-    return (s / 65536.f - 2.f) * 1.7320508f;
-  }
-};
-
-uint64_t mix64(uint64_t x) { return Rng(x).next(); }
+using detail::Rng;
+using data::detail::mix64;
 
 uint64_t scene_seed(uint64_t seed, int split, int index) {
   return mix64(seed) ^ mix64((static_cast<uint64_t>(split + 1) << 32) | static_cast<uint32_t>(index));
