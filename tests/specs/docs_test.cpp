@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kiln/specs/classification.h"
+#include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::specs {
 namespace {
@@ -48,6 +49,12 @@ void check_region(const std::string& name, const Schema& schema) {
 TEST(SpecDocs, ClassificationReferenceIsCurrent) { check_region("classification", classification_schema()); }
 
 TEST(SpecDocs, ConvertReferenceIsCurrent) { check_region("convert", classification_convert_schema()); }
+
+TEST(SpecDocs, DetectNetV2ReferenceIsCurrent) { check_region("detectnet_v2", detectnet_v2_schema()); }
+
+TEST(SpecDocs, DetectNetV2ConvertReferenceIsCurrent) {
+  check_region("detectnet_v2_convert", detectnet_v2_convert_schema());
+}
 
 }  // namespace
 }  // namespace kiln::specs
