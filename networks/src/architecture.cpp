@@ -7,17 +7,19 @@
 namespace kiln::networks {
 
 nlohmann::json Architecture::to_json() const {
-  return nlohmann::json{{"arch", arch},
-                        {"n_layers", n_layers},
-                        {"in_channels", in_channels},
-                        {"height", height},
-                        {"width", width},
-                        {"num_classes", num_classes},
-                        {"use_batch_norm", use_batch_norm},
-                        {"use_bias", use_bias},
-                        {"dropout", dropout},
-                        {"base_width", base_width},
-                        {"channels", channels}};
+  nlohmann::json j{{"arch", arch},
+                   {"n_layers", n_layers},
+                   {"in_channels", in_channels},
+                   {"height", height},
+                   {"width", width},
+                   {"num_classes", num_classes},
+                   {"use_batch_norm", use_batch_norm},
+                   {"use_bias", use_bias},
+                   {"dropout", dropout},
+                   {"base_width", base_width},
+                   {"channels", channels}};
+  if (arch == "detectnet_v2") j["output_stride"] = output_stride;  // classification files stay as they were
+  return j;
 }
 
 Architecture Architecture::from_json(const nlohmann::json& j) {
@@ -34,6 +36,7 @@ Architecture Architecture::from_json(const nlohmann::json& j) {
     a.dropout = j.at("dropout").get<double>();
     a.base_width = j.at("base_width").get<int>();
     a.channels = j.at("channels").get<std::map<std::string, int64_t>>();
+    a.output_stride = j.value("output_stride", 16);
     return a;
   } catch (const nlohmann::json::exception& e) {
     throw DataError(std::string("malformed architecture description: ") + e.what());
@@ -42,9 +45,12 @@ Architecture Architecture::from_json(const nlohmann::json& j) {
 
 std::string Architecture::summary() const {
   std::ostringstream os;
-  os << arch << (arch == "resnet" ? std::to_string(n_layers) : "") << " " << in_channels << "x" << height << "x"
-     << width << " -> " << num_classes << " classes" << (use_batch_norm ? ", batch norm" : "");
-  if (arch == "resnet") os << ", width " << base_width;
+  const bool detectnet = arch == "detectnet_v2";
+  os << arch << (arch == "resnet" ? std::to_string(n_layers) : "")
+     << (detectnet ? " resnet" + std::to_string(n_layers) : "") << " " << in_channels << "x" << height << "x" << width
+     << " -> " << num_classes << " classes" << (detectnet ? ", stride " + std::to_string(output_stride) : "")
+     << (use_batch_norm ? ", batch norm" : "");
+  if (arch == "resnet" || detectnet) os << ", width " << base_width;
   return os.str();
 }
 

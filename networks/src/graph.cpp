@@ -3,11 +3,13 @@
 #include <ATen/Context.h>
 #include <ATen/ops/add.h>
 #include <ATen/ops/batch_norm.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/clamp.h>
 #include <ATen/ops/conv2d.h>
 #include <ATen/ops/linear.h>
 #include <ATen/ops/max_pool2d.h>
 #include <ATen/ops/relu.h>
+#include <ATen/ops/sigmoid.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/module.h>
 
@@ -30,6 +32,8 @@ const char* op_name(Op op) {
     case Op::GlobalAvgPool: return "GlobalAvgPool";
     case Op::Flatten: return "Flatten";
     case Op::Linear: return "Linear";
+    case Op::Sigmoid: return "Sigmoid";
+    case Op::Concat: return "Concat";
   }
   return "?";
 }
@@ -132,22 +136,33 @@ at::Tensor execute(const Node& node, const std::vector<at::Tensor>& in, const We
       const at::Tensor weight = w.get(node, "weight", {node.out_channels, node.in_channels}, true);
       return at::linear(x, weight, w.get(node, "bias", {node.out_channels}, false));
     }
+    case Op::Sigmoid: return at::sigmoid(x);
+    case Op::Concat:
+      for (const at::Tensor& t : in)
+        if (t.dim() != 4 || t.size(0) != x.size(0) || t.size(2) != x.size(2) || t.size(3) != x.size(3))
+          throw Error(describe(node) + ": joins " + shape_str(x.sizes()) + " and " + shape_str(t.sizes()) +
+                      " (needs [N, C, H, W] inputs of one N, H, W)");
+      return at::cat(in, 1);
   }
   throw Error(describe(node) + ": unknown op");
 }
 
-size_t arity(Op op) { return op == Op::Add ? 2 : 1; }
+bool arity_ok(Op op, size_t n) { return op == Op::Concat ? n >= 2 : n == (op == Op::Add ? 2u : 1u); }
+const char* arity_text(Op op) { return op == Op::Concat ? "2 or more" : op == Op::Add ? "2" : "1"; }
 
 bool has_module(Op op) { return op == Op::Conv || op == Op::BatchNorm || op == Op::Linear; }
 
-}  // namespace
-
-at::Tensor run_graph(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
-                     const NodeObserver& observe) {
+// Runs the graph, returning the values of the nodes `keep` (each checked to be a node).
+std::vector<at::Tensor> run(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
+                            const NodeObserver& observe, const std::vector<int>& keep) {
   const int n = static_cast<int>(graph.nodes.size());
   if (graph.output < 0 || graph.output >= n)
     throw Error("run_graph: the graph's output " + std::to_string(graph.output) + " is not one of its " +
                 std::to_string(n) + " nodes");
+  for (int k : keep)
+    if (k < 0 || k >= n)
+      throw Error("run_graph: the graph's output " + std::to_string(k) + " is not one of its " + std::to_string(n) +
+                  " nodes");
   if (input.dim() != 4 || input.size(1) != graph.in_channels)
     throw Error("run_graph: the input is " + shape_str(input.sizes()) + ", the graph takes [N, " +
                 std::to_string(graph.in_channels) + ", H, W]");
@@ -156,9 +171,9 @@ at::Tensor run_graph(const Graph& graph, const torch::nn::Module& net, const at:
   std::vector<int> last_use(n, -1);
   for (int i = 0; i < n; ++i) {
     const Node& node = graph.nodes[i];
-    if (node.inputs.size() != arity(node.op))
+    if (!arity_ok(node.op, node.inputs.size()))
       throw Error(describe(node) + ": has " + std::to_string(node.inputs.size()) + " inputs, needs " +
-                  std::to_string(arity(node.op)));
+                  arity_text(node.op));
     if (has_module(node.op) && node.module.empty()) throw Error(describe(node) + ": names no module");
     for (int in : node.inputs) {
       if (in != kGraphInput && (in < 0 || in >= i))
@@ -181,9 +196,26 @@ at::Tensor run_graph(const Graph& graph, const torch::nn::Module& net, const at:
     }
     if (observe) observe(node, values[i]);
     for (int j : node.inputs)
-      if (j >= 0 && last_use[j] == i && j != graph.output) values[j].reset();
+      if (j >= 0 && last_use[j] == i && std::find(keep.begin(), keep.end(), j) == keep.end()) values[j].reset();
   }
-  return values[graph.output];
+  std::vector<at::Tensor> out;
+  for (int k : keep) out.push_back(values[k]);
+  return out;
+}
+
+}  // namespace
+
+at::Tensor run_graph(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
+                     const NodeObserver& observe) {
+  return run(graph, net, input, observe, {graph.output}).front();
+}
+
+std::vector<at::Tensor> run_graph_outputs(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
+                                          const NodeObserver& observe) {
+  std::vector<int> keep;
+  for (const Graph::Output& o : graph.outputs) keep.push_back(o.node);
+  if (keep.empty()) keep.push_back(graph.output);
+  return run(graph, net, input, observe, keep);
 }
 
 }  // namespace kiln::networks

@@ -92,10 +92,24 @@ int GraphBuilder::global_avg_pool(std::string name, int input) {
 
 int GraphBuilder::flatten(std::string name, int input) { return push(make(Op::Flatten, std::move(name), {input})); }
 
-Graph GraphBuilder::finish(int output) {
-  if (output < 0 || output >= static_cast<int>(graph_.nodes.size()))
-    throw Error("graph: output " + std::to_string(output) + " is not a node");
+int GraphBuilder::sigmoid(std::string name, int input) { return push(make(Op::Sigmoid, std::move(name), {input})); }
+
+int GraphBuilder::concat(std::string name, std::vector<int> inputs) {
+  if (inputs.size() < 2) throw Error("graph: concat '" + name + "' needs two or more inputs");
+  return push(make(Op::Concat, std::move(name), std::move(inputs)));
+}
+
+Graph GraphBuilder::finish(int output, std::vector<Graph::Output> outputs) {
+  const auto is_node = [&](int i) { return i >= 0 && i < static_cast<int>(graph_.nodes.size()); };
+  if (!is_node(output)) throw Error("graph: output " + std::to_string(output) + " is not a node");
+  std::set<std::string> output_names;
+  for (const Graph::Output& o : outputs) {
+    if (!is_node(o.node)) throw Error("graph: output '" + o.name + "' is not a node");
+    if (o.name.empty() || names_.count(o.name) || !output_names.insert(o.name).second)
+      throw Error("graph: output name '" + o.name + "' is empty, used twice or a node's name");
+  }
   graph_.output = output;
+  graph_.outputs = std::move(outputs);
   return std::move(graph_);
 }
 

@@ -7,6 +7,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "kiln/networks/graph.h"
 #include "kiln/networks/network.h"
@@ -28,9 +29,12 @@ class GraphBuilder {
   int max_pool(std::string name, int input, int64_t kernel, int64_t stride, int64_t padding);
   int global_avg_pool(std::string name, int input);
   int flatten(std::string name, int input);
+  int sigmoid(std::string name, int input);
+  int concat(std::string name, std::vector<int> inputs);  // along the channels; two or more inputs
 
-  // The finished graph, with `output` as the logits node.
-  Graph finish(int output);
+  // The finished graph, with `output` as the node forward() returns (the logits) and, for a network whose deployed
+  // model has several outputs, those (Graph::outputs: valid nodes, names unique and no node's name).
+  Graph finish(int output, std::vector<Graph::Output> outputs = {});
 
  private:
   int push(Node node);

@@ -8,12 +8,16 @@ namespace kiln::networks {
 std::shared_ptr<Network> make_lenet5(Architecture arch);  // lenet5.cpp
 std::shared_ptr<Network> make_resnet(Architecture arch);  // resnet.cpp
 std::shared_ptr<Network> make_mobilenet_v2(Architecture arch);  // mobilenet_v2.cpp
+std::shared_ptr<Network> make_detectnet_v2_network(Architecture arch);  // detectnet_v2.cpp
 
 namespace {
 std::mutex g_mu;
 std::map<std::string, Factory>& registry() {
   static std::map<std::string, Factory> r{
-      {"lenet5", make_lenet5}, {"resnet", make_resnet}, {"mobilenet_v2", make_mobilenet_v2}};
+      {"lenet5", make_lenet5},
+      {"resnet", make_resnet},
+      {"mobilenet_v2", make_mobilenet_v2},
+      {"detectnet_v2", make_detectnet_v2_network}};
   return r;
 }
 }  // namespace

@@ -349,6 +349,12 @@ class Builder {
         attr_int(add_node("Gemm", n.name, args, out), "transB", 1);
         return Shape{w.size(0), 1, 1, true};
       }
+      case Op::Sigmoid:
+        add_node("Sigmoid", n.name, {ins[0]}, out);
+        return x;
+      case Op::Concat:  // only detectnet_v2's heads use it; their two-output export is not written yet
+        throw UsageError("export: " + node_label(n) + ": networks with several outputs (detectnet_v2) cannot be "
+                         "exported yet");
     }
     throw Error("export: " + node_label(n) + " has an op the exporter does not know");
   }

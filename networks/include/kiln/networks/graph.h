@@ -26,6 +26,8 @@ enum class Op {
   GlobalAvgPool,  // mean over H, W keeping [N, C, 1, 1]
   Flatten,        // [N, C, H, W] → [N, C*H*W] (C-major, as torch.flatten(1))
   Linear,         // weight [out, in], optional bias
+  Sigmoid,        // element-wise logistic (DetectNet_v2's output_cov)
+  Concat,         // two or more [N, C_i, H, W] inputs joined along the channel axis (dim 1), in input order
 };
 
 const char* op_name(Op op);
@@ -36,7 +38,7 @@ struct Node {
   Op op = Op::Relu;
   std::string name;             // unique; also the name of this node's output tensor (ONNX, calibration cache)
   std::string module;           // Conv/BatchNorm/Linear: qualified module name, parameters at module + ".weight" …
-  std::vector<int> inputs;      // indices of earlier nodes, or kGraphInput
+  std::vector<int> inputs;      // indices of earlier nodes, or kGraphInput; 2 for Add, 2 or more for Concat, else 1
   int64_t kernel = 1, stride = 1, padding = 0, groups = 1;  // Conv, MaxPool
   int64_t in_channels = 0, out_channels = 0;                // Conv, Linear (features), BatchNorm (both = C)
   double eps = 1e-5;                                        // BatchNorm
@@ -46,8 +48,19 @@ struct Node {
 };
 
 struct Graph {
+  // A named tensor of a deployed model (ONNX graph output), for networks with several: DetectNet_v2's heads.
+  struct Output {
+    int node = -1;     // index of the node producing it
+    std::string name;  // the tensor's name in the exported model; distinct from every node name
+  };
+
   std::vector<Node> nodes;  // topological order
-  int output = -1;          // index of the node producing the logits
+  int output = -1;          // index of the node whose value Network::forward returns (the logits; DetectNet_v2:
+                            // the Concat of its heads), i.e. what run_graph returns
+  // The outputs of the deployed model when it has several (DetectNet_v2: "output_cov/Sigmoid" and
+  // "output_bbox/BiasAdd", TAO's names); empty = the single `output`. Nodes that only `output` needs (the Concat)
+  // are not part of the deployed model.
+  std::vector<Output> outputs;
   int64_t in_channels = 1, height = 28, width = 28;
 
   const Node& at(const std::string& name) const;  // throws kiln::Error for an unknown name
@@ -61,5 +74,9 @@ using NodeObserver = std::function<void(const Node&, const at::Tensor&)>;
 // Throws kiln::Error naming the node when a parameter is missing or has the wrong shape.
 at::Tensor run_graph(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
                      const NodeObserver& observe = {});
+
+// As run_graph, returning the value of each of graph.outputs in order ({value of graph.output} when it is empty).
+std::vector<at::Tensor> run_graph_outputs(const Graph& graph, const torch::nn::Module& net, const at::Tensor& input,
+                                          const NodeObserver& observe = {});
 
 }  // namespace kiln::networks

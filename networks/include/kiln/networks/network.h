@@ -17,15 +17,16 @@
 namespace kiln::networks {
 
 struct Architecture {
-  std::string arch;          // registry name: "lenet5", "resnet", "mobilenet_v2"
-  int n_layers = 18;         // resnet: 10, 18 or 34
+  std::string arch;          // registry name: "lenet5", "resnet", "mobilenet_v2", "detectnet_v2"
+  int n_layers = 18;         // resnet, detectnet_v2 (its ResNet backbone): 10, 18 or 34
   int in_channels = 1;
   int height = 28, width = 28;
   int num_classes = 10;
   bool use_batch_norm = true;
   bool use_bias = false;
   double dropout = 0.0;
-  int base_width = 64;       // resnet: channels of the first stage
+  int base_width = 64;       // resnet, detectnet_v2: channels of the first stage
+  int output_stride = 16;    // detectnet_v2: stride of the output grid, 16 or 8 (kept in JSON for detectnet_v2 only)
   // Output channels per prunable layer (name → count). Filled with the defaults by the network's factory when empty.
   std::map<std::string, int64_t> channels;
 
@@ -34,7 +35,8 @@ struct Architecture {
   std::string summary() const;  // one line: "resnet18 1x28x28 → 10 classes, 11.2M params" style (without params)
 };
 
-// A classification network: forward() returns logits [N, num_classes].
+// A network: a classifier's forward() returns logits [N, num_classes]; DetectNet_v2's (detectnet_v2.h) returns its
+// two heads joined along the channels, [N, 5 * num_classes, H / stride, W / stride].
 class Network : public torch::nn::Module {
  public:
   virtual at::Tensor forward(at::Tensor x) = 0;
@@ -49,7 +51,8 @@ class Network : public torch::nn::Module {
 
 using Factory = std::function<std::shared_ptr<Network>(Architecture)>;
 
-// Registry of networks by arch name. Built-ins (lenet5, resnet, mobilenet_v2) are registered on first use.
+// Registry of networks by arch name. Built-ins (lenet5, resnet, mobilenet_v2, detectnet_v2) are registered on first
+// use. Which arch a task accepts is its spec's business (classification: lenet5, resnet, mobilenet_v2).
 void register_network(const std::string& arch, Factory factory);
 std::vector<std::string> network_names();
 // Builds the network; fills default channel counts; throws kiln::UsageError for an unknown arch or bad config.
