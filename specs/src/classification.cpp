@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "shared_fields.h"
 #include "text.h"
 
 namespace kiln::specs {
@@ -135,15 +136,8 @@ Field train_config() {
               real("weight_decay", 5e-4, "Regularisation weight.", 0, 1)},
              "Weight regularisation."),
        one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step)."),
-       group("data_parallel",
-             {enumeration("lr_scaling", {"none", "linear"}, std::string("none"),
-                          "linear: learning_rate × ranks (TAO always does this; kiln makes it explicit)."),
-              real("first_bucket_mb", 1.0, "Size of the first gradient bucket (starts communication early).", 0.001,
-                   1024),
-              real("bucket_mb", 25.0, "Size of the other gradient buckets.", 0.001, 4096),
-              enumeration("gradient_compression", {"none", "fp16", "bf16"}, std::string("none"),
-                          "Gradients travel as 16-bit floats, are averaged, and are cast back.")},
-             "Multi-rank training (ignored on one rank).")},
+       detail::data_parallel_group("linear: learning_rate × ranks (TAO always does this; kiln makes it explicit).",
+                                   "Multi-rank training (ignored on one rank).")},
       "Training.");
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "shared_fields.h"
 #include "text.h"
 
 namespace kiln::specs {
@@ -330,15 +331,8 @@ Field training_config() {
               real("decrement", 1.0, "Exponent decrease after an overflow.", 0, 64)},
              "TAO's loss scaling for mixed precision. Accepted and ignored: kiln trains in fp32."),
        integer("n_workers", 2, "Data loader threads per rank (kiln addition).", 0, 64),
-       group("data_parallel",
-             {enumeration("lr_scaling", {"none", "linear"}, std::string("none"),
-                          "linear: learning rates × ranks (TAO's DetectNet_v2 does not scale them)."),
-              real("first_bucket_mb", 1.0, "Size of the first gradient bucket (starts communication early).", 0.001,
-                   1024),
-              real("bucket_mb", 25.0, "Size of the other gradient buckets.", 0.001, 4096),
-              enumeration("gradient_compression", {"none", "fp16", "bf16"}, std::string("none"),
-                          "Gradients travel as 16-bit floats, are averaged, and are cast back.")},
-             "Multi-rank training (kiln addition; ignored on one rank).")},
+       detail::data_parallel_group("linear: learning rates × ranks (TAO's DetectNet_v2 does not scale them).",
+                                   "Multi-rank training (kiln addition; ignored on one rank).")},
       "Training (TAO's training_config).");
 }
 

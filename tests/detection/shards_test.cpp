@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "kiln/common/error.h"
+#include "support/expect_error.h"
 
 namespace fs = std::filesystem;
 namespace kd = kiln::detection;
@@ -38,14 +39,7 @@ kd::DetectionRecord record(int i) {
   return r;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const kiln::DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
-}
+std::string error_of(const std::function<void()>& f) { return kiln::test_support::error_of<kiln::DataError>(f); }
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "kiln/runtime/detectnet.h"
 #include "kiln/runtime/detection/shards.h"
 #include "kiln/specs/spec.h"
+#include "support/expect_error.h"
 
 #include "kiln/common/third_party_begin.h"
 #define STB_IMAGE_WRITE_STATIC
@@ -68,12 +69,7 @@ fs::path write_spec(const fs::path& dir, const fs::path& root, const std::string
 }
 
 std::string data_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const kiln::DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
+  return kiln::test_support::error_of<kiln::DataError>(f);
 }
 
 }  // namespace
