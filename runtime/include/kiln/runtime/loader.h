@@ -4,17 +4,13 @@
 #pragma once
 #include <ATen/Tensor.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "kiln/runtime/dataset.h"
+#include "kiln/runtime/prefetch.h"
 
 namespace kiln::data {
 
@@ -54,19 +50,14 @@ class Loader {
   std::optional<Batch> next();  // empty when the pass is over
 
  private:
-  void worker_loop();
-  Batch make_batch(size_t b) const;
+  Batch make_batch(size_t b, const std::atomic<bool>& stopping) const;
 
   const Dataset& ds_;
   std::vector<size_t> indices_;
   LoaderOptions opts_;
   size_t num_batches_ = 0;
-  size_t next_to_produce_ = 0, next_to_consume_ = 0;
-  std::map<size_t, Batch> ready_;
-  std::exception_ptr error_;
-  size_t error_batch_ = SIZE_MAX;     // lowest batch whose production failed; nothing at or after it is produced
-  bool stop_ = false;
-  std::atomic<bool> stopping_{false};  // lets a worker abandon a half-made batch when the loader is destroyed
+  std::unique_ptr<OrderedPrefetcher<Batch>> batches_;  // last: its workers use everything above
+};  // lets a worker abandon a half-made batch when the loader is destroyed
   std::mutex mu_;
   std::condition_variable cv_produced_, cv_consumed_;
   std::vector<std::thread> workers_;
