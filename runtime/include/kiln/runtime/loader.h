@@ -57,10 +57,6 @@ class Loader {
   LoaderOptions opts_;
   size_t num_batches_ = 0;
   std::unique_ptr<OrderedPrefetcher<Batch>> batches_;  // last: its workers use everything above
-};  // lets a worker abandon a half-made batch when the loader is destroyed
-  std::mutex mu_;
-  std::condition_variable cv_produced_, cv_consumed_;
-  std::vector<std::thread> workers_;
 };
 
 // Applies `aug` to one CHW uint8 record, writing normalised floats to `out` (C*H*W). `rng_key` selects the random
