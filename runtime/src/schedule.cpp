@@ -23,6 +23,14 @@ double LrSchedule::at(int64_t step, int64_t total_steps) const {
         if (p >= point) lr /= annealing_divider;
       return lr;
     }
+    case Kind::kSoftStartAnnealing: {
+      double t = 1.0;
+      if (p < soft_start)
+        t = p / soft_start;
+      else if (p > annealing)
+        t = annealing < 1.0 ? 1.0 - (p - annealing) / (1.0 - annealing) : 1.0;
+      return min_learning_rate * std::pow(base / min_learning_rate, t);
+    }
     case Kind::kCosine: {
       const double min_lr = base * min_lr_ratio;
       if (p < soft_start) return min_lr + (base - min_lr) * p / soft_start;
@@ -40,6 +48,10 @@ std::string LrSchedule::describe() const {
     case Kind::kSoftAnneal:
       os << "soft_anneal(lr=" << learning_rate << ", soft_start=" << soft_start << ", divider=" << annealing_divider
          << ", points=" << annealing_points.size() << ")";
+      break;
+    case Kind::kSoftStartAnnealing:
+      os << "soft_start_annealing(min=" << min_learning_rate << ", max=" << learning_rate << ", soft_start="
+         << soft_start << ", annealing=" << annealing << ")";
       break;
     case Kind::kCosine:
       os << "cosine(lr=" << learning_rate << ", min_lr_ratio=" << min_lr_ratio << ", soft_start=" << soft_start << ")";

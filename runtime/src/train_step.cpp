@@ -78,16 +78,26 @@ void TrainStep::regularize() {
   }
 }
 
-StepResult TrainStep::run(const at::Tensor& images, const at::Tensor& labels, double lr) {
+at::Tensor TrainStep::step(const std::function<at::Tensor()>& forward_loss, double lr) {
   set_lr(optimizer_, lr);
   optimizer_.zero_grad();
-  const at::Tensor logits = net_.forward(images);
-  const at::Tensor loss = torch::nn::functional::cross_entropy(
-      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
+  at::Tensor loss = forward_loss();
   loss.backward();  // with a reducer, buckets are all-reduced while this runs
   if (reducer_) reducer_->finalize();
   regularize();
   optimizer_.step();
+  return loss;
+}
+
+StepResult TrainStep::run(const at::Tensor& images, const at::Tensor& labels, double lr) {
+  at::Tensor logits;
+  const at::Tensor loss = step(
+      [&] {
+        logits = net_.forward(images);
+        return torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
+      },
+      lr);
   return {loss.item<double>(), logits.argmax(1).eq(labels).sum().item<int64_t>()};
 }
 

@@ -38,3 +38,19 @@ TEST(Schedule, CosineWarmsUpFromMinAndEndsAtMin) {
   EXPECT_NEAR(s.at(100, 100), 0.001, 1e-12);
   for (int i = 21; i <= 100; ++i) EXPECT_LE(s.at(i, 100), s.at(i - 1, 100) + 1e-15);
 }
+
+// DetectNet_v2's soft_start_annealing_schedule: exponential between min and max, t up over soft_start, 1 until
+// annealing, then down to 0 at the end.
+TEST(Schedule, SoftStartAnnealingIsExponentialBetweenMinAndMax) {
+  LrSchedule s;
+  s.kind = LrSchedule::Kind::kSoftStartAnnealing;
+  s.learning_rate = 5e-4, s.min_learning_rate = 5e-6, s.soft_start = 0.1, s.annealing = 0.7;
+  EXPECT_NEAR(s.at(0, 1000), 5e-6, 1e-15);
+  EXPECT_NEAR(s.at(50, 1000), std::sqrt(5e-6 * 5e-4), 1e-12);  // halfway up: the geometric mean
+  EXPECT_NEAR(s.at(100, 1000), 5e-4, 1e-15);
+  EXPECT_NEAR(s.at(400, 1000), 5e-4, 1e-15);
+  EXPECT_NEAR(s.at(700, 1000), 5e-4, 1e-15);
+  EXPECT_NEAR(s.at(850, 1000), std::sqrt(5e-6 * 5e-4), 1e-12);  // halfway down
+  EXPECT_NEAR(s.at(1000, 1000), 5e-6, 1e-15);
+  EXPECT_NE(s.describe().find("soft_start_annealing(min=5e-06, max=0.0005"), std::string::npos) << s.describe();
+}

@@ -1,5 +1,6 @@
-// Learning-rate schedules with TAO's semantics (shared/reference/tao-specs.md §1, lr_config). Pure functions of the
-// global step, so a resumed run continues on exactly the same curve.
+// Learning-rate schedules with TAO's semantics (shared/reference/tao-specs.md §1 lr_config; §2 DetectNet_v2's
+// soft_start_annealing_schedule). Pure functions of the global step, so a resumed run continues on exactly the same
+// curve.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -8,7 +9,7 @@
 namespace kiln::runtime {
 
 struct LrSchedule {
-  enum class Kind { kStep, kSoftAnneal, kCosine };
+  enum class Kind { kStep, kSoftAnneal, kCosine, kSoftStartAnnealing };
   Kind kind = Kind::kCosine;
   double learning_rate = 0.01;  // base LR (already scaled by any LR scaling rule)
   // step
@@ -19,6 +20,10 @@ struct LrSchedule {
   std::vector<double> annealing_points;  // soft_anneal: fractions of training
   double annealing_divider = 10;
   double min_lr_ratio = 0.01;   // cosine
+  // soft_start_annealing (DetectNet_v2): learning_rate is max_learning_rate; lr = min·(max/min)^t where t rises
+  // linearly 0 → 1 over soft_start, stays 1 until `annealing`, then falls linearly back to 0 at the end.
+  double min_learning_rate = 5e-6;
+  double annealing = 0.7;       // fraction of training where annealing starts (>= soft_start)
 
   // LR at `step` (0-based) of `total_steps`.
   double at(int64_t step, int64_t total_steps) const;

@@ -4,6 +4,7 @@
 #include <ATen/Tensor.h>
 #include <torch/optim/optimizer.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -32,7 +33,11 @@ class TrainStep {
   // `reducer` (data-parallel runs) averages gradients across ranks between backward and the optimizer step.
   TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg, double label_smoothing,
             collectives::GradientReducer* reducer = nullptr);
+  // Classification: cross-entropy (with label smoothing) of the network's logits.
   StepResult run(const at::Tensor& images, const at::Tensor& labels, double lr);
+  // Any loss: sets the LR, clears gradients, calls `forward_loss` (it runs the network and returns the scalar loss),
+  // backpropagates (gradients all-reduced by the reducer meanwhile), regularises and steps. Returns the loss.
+  at::Tensor step(const std::function<at::Tensor()>& forward_loss, double lr);
 
  private:
   void regularize();
