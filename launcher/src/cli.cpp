@@ -225,6 +225,19 @@ int run_cli(int argc, char** argv) {
   // DetectNet_v2: the grid detector (docs/detection.md). Its subtasks join as they are built.
   auto* det = app.add_subcommand("detectnet_v2", "Object detection (DetectNet_v2: ResNet backbone, coverage + bbox heads)");
   det->require_subcommand(1);
+  runtime::RunOptions dro;
+  LaunchFlags det_launch;
+  auto* det_train = det->add_subcommand("train", "Train (or resume) a DetectNet_v2 detector from an experiment spec");
+  det_train->add_option("-e,--experiment_spec_file", dro.spec_file, "Experiment spec (YAML)")->required();
+  det_train->add_option("-r,--results_dir", dro.results_dir, "Results directory (checkpoints, logs, status.json)")
+      ->required();
+  det_train->add_option("-m,--model", dro.model_path, "Pretrained model (.kiln) to start from");
+  add_run_options(det_train, dro, det_launch);
+  auto* det_eval = det->add_subcommand("evaluate", "AP per class and mAP on the validation data");
+  det_eval->add_option("-e,--experiment_spec_file", dro.spec_file, "Experiment spec (YAML)")->required();
+  det_eval->add_option("-m,--model", dro.model_path, "Model file (.kiln) to evaluate")->required();
+  det_eval->add_option("-r,--results_dir", dro.results_dir, "Where evaluation/ goes (default: the model's directory)");
+  add_run_options(det_eval, dro, det_launch);
   std::string det_convert_spec, det_out_dir;
   auto* det_convert = det->add_subcommand("dataset_convert", "Convert a KITTI folder into kiln detection shards");
   det_convert->add_option("-d,--dataset_export_spec", det_convert_spec, "Conversion spec (YAML: kitti_config)")
@@ -369,6 +382,20 @@ int run_cli(int argc, char** argv) {
       runtime::run_prune(po);
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
+    } else if (*det_train || *det_eval) {
+      auto* cmd = *det_train ? det_train : det_eval;
+      dro.overrides = overrides_of(*cmd);
+      dro.rank = cluster::discover_rank();
+      if (!dro.rank.distributed()) apply_gpu_flags(det_launch, dro);
+      if (wants_launch(det_launch.job) && !dro.rank.distributed()) {
+        runtime::check_detectnet_spec(dro);  // a bad spec is exit 2 before any rank starts
+        det_launch.job.results_dir = dro.results_dir;
+        code = launch_ranks(det_launch.job, argc, argv);
+      } else if (*det_train) {
+        runtime::run_detectnet_train(dro);
+      } else {
+        runtime::run_detectnet_evaluate(dro);
+      }
     } else if (*det_convert) {
       runtime::run_detectnet_convert(det_convert_spec, overrides_of(*det_convert), det_out_dir);
     }

@@ -31,6 +31,7 @@ ModelFile make_model_file(const CheckpointContent& c) {
   f.meta["spec"] = c.spec_yaml;
   f.meta["world_size"] = c.world_size;
   f.meta["global_batch"] = c.global_batch;
+  for (const auto& [key, value] : c.extra.items()) f.meta[key] = value;
   if (c.state) {
     f.meta["epoch"] = c.state->epoch;
     f.meta["global_step"] = c.state->global_step;

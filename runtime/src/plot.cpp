@@ -49,7 +49,7 @@ void panel(const std::vector<Series>& series, const char* ylabel, const char* ti
 }  // namespace
 
 void plot_training_curves(const std::vector<EpochRecord>& history, const std::string& png_path,
-                          const std::string& title) {
+                          const std::string& title, const std::string& metric) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   Series train_loss{{}, {}, 1, "train"}, val_loss{{}, {}, 9, "val"};
@@ -57,7 +57,7 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
   for (const auto& r : history) {
     const PLFLT e = static_cast<PLFLT>(r.epoch);
     train_loss.x.push_back(e), train_loss.y.push_back(r.train_loss);
-    train_acc.x.push_back(e), train_acc.y.push_back(r.train_accuracy);
+    if (r.train_accuracy >= 0) train_acc.x.push_back(e), train_acc.y.push_back(r.train_accuracy);
     lr.x.push_back(e), lr.y.push_back(r.lr);
     if (r.val_accuracy >= 0) {
       val_loss.x.push_back(e), val_loss.y.push_back(r.val_loss);
@@ -74,13 +74,47 @@ void plot_training_curves(const std::vector<EpochRecord>& history, const std::st
       plssub(3, 1);
       plinit();
       panel({train_loss, val_loss}, "loss", title.c_str());
-      panel({train_acc, val_acc}, "accuracy", "");
+      panel({train_acc, val_acc}, metric.c_str(), "");
       panel({lr}, "learning rate (end of epoch)", "");
       plend();
     });
   } catch (const std::exception& e) {
     // A plot is a convenience: failing to draw one must not fail the training run.
     log::warn(std::string("could not write training curves to ") + png_path + ": " + e.what());
+  }
+}
+
+void plot_pr_curves(const std::vector<PrCurve>& curves, const std::string& png_path, const std::string& title) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  try {
+    atomic_write_via(png_path, [&](const std::string& tmp) {
+      plsdev("pngcairo");
+      plsfnam(tmp.c_str());
+      plspage(0, 0, 900, 700, 0, 0);
+      plscolbg(255, 255, 255);
+      plscol0(15, 0, 0, 0);
+      plinit();
+      plcol0(15);
+      plenv(0, 1, 0, 1.05, 0, 0);
+      pllab("recall", "precision", title.c_str());
+      constexpr PLINT kColours[] = {1, 2, 3, 4, 8, 9, 10, 11, 12, 13};  // cmap0 entries readable on white
+      PLFLT legend_y = 0.35;
+      for (size_t i = 0; i < curves.size(); ++i) {
+        const PrCurve& c = curves[i];
+        plcol0(kColours[i % 10]);
+        plwidth(2);
+        if (!c.recall.empty()) {
+          std::vector<PLFLT> x(c.recall.begin(), c.recall.end()), y(c.precision.begin(), c.precision.end());
+          plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+        }
+        plptex(0.03, legend_y, 1, 0, 0, c.label.c_str());
+        legend_y -= 0.032;
+      }
+      plend();
+    });
+  } catch (const std::exception& e) {
+    log::warn(std::string("could not write precision/recall curves to ") + png_path + ": " + e.what());
   }
 }
 

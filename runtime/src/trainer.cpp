@@ -100,25 +100,6 @@ data::LoaderOptions epoch_loader_options(const ClassificationConfig& cfg, int64_
   return lo;
 }
 
-// A pruned model, or a checkpoint of its retraining, carries its own layer widths: they replace the spec's defaults
-// when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
-void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path) {
-  if (!file.meta.contains("architecture")) return;
-  const auto stored = networks::Architecture::from_json(file.meta.at("architecture"));
-  if (stored.arch != arch.arch || stored.n_layers != arch.n_layers || stored.base_width != arch.base_width) return;
-  networks::Architecture unpruned = stored;
-  unpruned.channels.clear();  // the factory fills in the defaults
-  const auto defaults = networks::create(unpruned)->architecture().channels;
-  if (stored.channels == defaults || stored.channels == arch.channels) return;
-  arch.channels = stored.channels;
-  log::info("Layer widths from " + path + " (a pruned model): " + stored.summary());
-}
-
-std::vector<at::Tensor> module_buffers(networks::Network& net) {
-  std::vector<at::Tensor> out;
-  for (auto& b : net.named_buffers()) out.push_back(b.value());
-  return out;
-}
 
 void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationConfig cfg, Distributed& dist,
                 std::optional<StatusLog>& status_out) {
@@ -176,20 +157,7 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
     net->to(device);
     move_optimizer_state(*optimizer, device);
   }
-  std::unique_ptr<collectives::GradientReducer> reducer;
-  if (dist.comm()) {
-    collectives::ReducerOptions ro;
-    ro.buckets.first_bucket_bytes = static_cast<size_t>(cfg.data_parallel.first_bucket_mb * (1 << 20));
-    ro.buckets.bucket_bytes = static_cast<size_t>(cfg.data_parallel.bucket_mb * (1 << 20));
-    const std::string& comp = cfg.data_parallel.gradient_compression;
-    ro.compression = comp == "fp16"   ? collectives::Compression::kFp16
-                     : comp == "bf16" ? collectives::Compression::kBf16
-                                      : collectives::Compression::kNone;
-    reducer = std::make_unique<collectives::GradientReducer>(*dist.comm(), params, ro);
-    std::vector<at::Tensor> state_tensors = net->parameters();
-    for (const auto& b : module_buffers(*net)) state_tensors.push_back(b);
-    reducer->broadcast(state_tensors, 0);
-  }
+  std::unique_ptr<collectives::GradientReducer> reducer = make_reducer(dist, *net, params, cfg.data_parallel);
   const std::string spec_yaml = spec.to_yaml();
   const CheckpointContent content{net.get(), optimizer.get(), &state, spec_yaml, train_ds->class_names(),
                                   dist.world_size(), global_batch};

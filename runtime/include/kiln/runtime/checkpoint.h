@@ -27,6 +27,7 @@ struct CheckpointContent {
   std::vector<std::string> class_names;
   int world_size = 1;
   int64_t global_batch = 0;
+  nlohmann::json extra = nlohmann::json::object();  // merged into the file's meta (e.g. detection's objective weights)
 };
 
 ModelFile make_model_file(const CheckpointContent& c);

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/runtime/tasks.h"
+
 namespace kiln::runtime {
 
 // `kiln detectnet_v2 dataset_convert -d convert.yaml -o out`: reads a KITTI folder (images + one label file per
@@ -12,5 +14,18 @@ namespace kiln::runtime {
 // kiln detection shards with index.json last. Prints per-class object counts per fold.
 void run_detectnet_convert(const std::string& convert_spec, const std::vector<std::string>& overrides,
                            const std::string& out_dir);
+
+// The DetectNet_v2 spec of -e, validated (SpecError, exit 2): the launcher checks it before any rank starts.
+void check_detectnet_spec(const RunOptions& opts);
+
+// `kiln detectnet_v2 train -e spec -r results [-m pretrained]`: trains on every rank of the job (data-parallel as
+// classification), validating every validation_period_during_training epochs from first_validation_epoch on with AP
+// per class; writes checkpoints (resumable: rerun the command), model.kiln, status.json, training_history.csv and
+// training_curves.png (mAP in the middle panel).
+void run_detectnet_train(const RunOptions& opts);
+
+// `kiln detectnet_v2 evaluate -e spec -m model [-r dir]`: AP per class and mAP on the validation data, written to
+// <dir>/evaluation/metrics.json and pr_curves.png.
+void run_detectnet_evaluate(const RunOptions& opts);
 
 }  // namespace kiln::runtime

@@ -51,7 +51,15 @@ struct EpochRecord {
 };
 
 // Renders loss, accuracy and learning rate against epoch into a PNG (PLplot, cairo). Written atomically.
+// `metric` names the middle panel (detection plots validation mAP there); train_accuracy < 0 is left out.
 void plot_training_curves(const std::vector<EpochRecord>& history, const std::string& png_path,
-                          const std::string& title);
+                          const std::string& title, const std::string& metric = "accuracy");
+
+// One precision/recall curve per class (recall on x, precision on y, AP in the legend) into a PNG, atomically.
+struct PrCurve {
+  std::string label;  // e.g. "bag  AP 0.912"
+  std::vector<double> recall, precision;
+};
+void plot_pr_curves(const std::vector<PrCurve>& curves, const std::string& png_path, const std::string& title);
 
 }  // namespace kiln::runtime

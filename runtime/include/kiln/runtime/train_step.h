@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/collectives/reducer.h"
@@ -48,5 +49,21 @@ class TrainStep {
   collectives::GradientReducer* reducer_;
   std::vector<at::Tensor> reg_weights_;  // TAO's reg_config scope: conv (4-D) and dense (2-D) weights only
 };
+
+class Distributed;
+struct ModelFile;
+
+// A pruned model, or a checkpoint of its retraining, carries its own layer widths: they replace the spec's defaults
+// when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
+void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path);
+
+// The module's buffers (batch-norm statistics), e.g. to average them across ranks.
+std::vector<at::Tensor> module_buffers(networks::Network& net);
+
+// The bucketed gradient reducer of a data-parallel run (nullptr on one rank), after broadcasting rank 0's parameters
+// and buffers so every replica starts identical.
+std::unique_ptr<collectives::GradientReducer> make_reducer(Distributed& dist, networks::Network& net,
+                                                           const std::vector<at::Tensor>& params,
+                                                           const DataParallelConfig& dp);
 
 }  // namespace kiln::runtime
