@@ -68,9 +68,15 @@ std::string info_text(bool verbose) {
   os << "\n";
   os << "  networks   classification (arch: ";
   const auto names = networks::network_names();
-  for (size_t i = 0; i < names.size(); ++i) os << (i ? ", " : "") << names[i];
-  os << ")\n";
-  os << "  subtasks   classification: dataset_convert, train, evaluate; cluster: check\n";
+  bool first = true;
+  for (const auto& name : names) {
+    if (name == "detectnet_v2") continue;  // a network of its own on the command line
+    os << (first ? "" : ", ") << name;
+    first = false;
+  }
+  os << "), detectnet_v2 (ResNet backbone)\n";
+  os << "  subtasks   classification: dataset_convert, train, evaluate, prune, export, inference; detectnet_v2: "
+        "dataset_convert, train, evaluate; dataset: synth_kitti; cluster: check\n";
   if (verbose) {
     runtime::configure_threads(0, {});
     os << "\nThreads: intra-op " << at::get_num_threads() << " (set by kiln: cores / local ranks), inter-op "
