@@ -238,6 +238,16 @@ int run_cli(int argc, char** argv) {
   det_eval->add_option("-m,--model", dro.model_path, "Model file (.kiln) to evaluate")->required();
   det_eval->add_option("-r,--results_dir", dro.results_dir, "Where evaluation/ goes (default: the model's directory)");
   add_run_options(det_eval, dro, det_launch);
+  runtime::DetectnetInferenceOptions dio;
+  LaunchFlags det_infer_launch;
+  auto* det_infer = det->add_subcommand("inference", "Detect objects: KITTI labels with confidences, drawn boxes");
+  det_infer->add_option("-e,--experiment_spec_file", dio.run.spec_file, "Experiment spec (YAML)")->required();
+  det_infer->add_option("-m,--model", dio.run.model_path, "Model file (.kiln)")->required();
+  det_infer->add_option("-i,--image_dir", dio.input, "An image file or a folder of PNG/JPEG files")->required();
+  det_infer->add_option("-o,--results_dir", dio.output_dir, "Where labels/ and images/ go")->required();
+  det_infer->add_option("--batch_size", dio.batch_size, "Images per forward pass and rank")
+      ->check(CLI::NonNegativeNumber);
+  add_run_options(det_infer, dio.run, det_infer_launch);
   std::string det_convert_spec, det_out_dir;
   auto* det_convert = det->add_subcommand("dataset_convert", "Convert a KITTI folder into kiln detection shards");
   det_convert->add_option("-d,--dataset_export_spec", det_convert_spec, "Conversion spec (YAML: kitti_config)")
@@ -395,6 +405,17 @@ int run_cli(int argc, char** argv) {
         runtime::run_detectnet_train(dro);
       } else {
         runtime::run_detectnet_evaluate(dro);
+      }
+    } else if (*det_infer) {
+      dio.run.overrides = overrides_of(*det_infer);
+      dio.run.rank = cluster::discover_rank();
+      if (!dio.run.rank.distributed()) apply_gpu_flags(det_infer_launch, dio.run);
+      if (wants_launch(det_infer_launch.job) && !dio.run.rank.distributed()) {
+        runtime::check_detectnet_spec(dio.run);
+        det_infer_launch.job.results_dir = dio.output_dir;
+        code = launch_ranks(det_infer_launch.job, argc, argv);
+      } else {
+        runtime::run_detectnet_inference(dio);
       }
     } else if (*det_convert) {
       runtime::run_detectnet_convert(det_convert_spec, overrides_of(*det_convert), det_out_dir);

@@ -70,6 +70,32 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   EXPECT_NE(r.output.find("mAP"), std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir.path / "eval" / "evaluation" / "metrics.json"))["classes"].size(), 10u);
 
+  // Inference on the validation images, 2 ranks: one KITTI label file (16 fields: the confidence last) and one drawn
+  // image per input; nothing staged is left behind.
+  const fs::path inferred = dir.path / "inferred";
+  r = run_kiln("detectnet_v2 inference -e " + kSpec + " -m " + (run / "model.kiln").string() + " -i " +
+               (synth / "val" / "images").string() + " -o " + inferred.string() + small + " --num_processes 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  size_t images = 0, labels = 0;
+  for (const auto& e : fs::directory_iterator(synth / "val" / "images")) {
+    ++images;
+    const std::string stem = e.path().stem().string();
+    EXPECT_TRUE(fs::exists(inferred / "images" / (stem + ".png"))) << stem;
+    if (!fs::exists(inferred / "labels" / (stem + ".txt"))) continue;
+    ++labels;
+    std::istringstream lines(slurp(inferred / "labels" / (stem + ".txt")));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::vector<std::string> f;
+      for (std::string x; fields >> x;) f.push_back(x);
+      EXPECT_EQ(f.size(), 16u) << line;
+    }
+  }
+  EXPECT_EQ(labels, images);
+  EXPECT_EQ(images, 12u);  // 25 % of 48
+  for (const auto& e : fs::directory_iterator(inferred))
+    EXPECT_EQ(e.path().filename().string().find(".kiln-detect"), std::string::npos) << e.path();
+
   // The trouser class's only source is "jeans", which the data does not have: exit 3 naming it, no training, and the
   // real trousers show up as left out.
   r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + (dir.path / "bad").string() + small +

@@ -28,4 +28,16 @@ void run_detectnet_train(const RunOptions& opts);
 // <dir>/evaluation/metrics.json and pr_curves.png.
 void run_detectnet_evaluate(const RunOptions& opts);
 
+// `kiln detectnet_v2 inference -e spec -m model -i images -o out [--batch_size N]`: detects objects in an image
+// file or a folder of PNG/JPEG files (searched recursively) and writes, per image, <out>/labels/<name>.txt in KITTI's
+// format with the confidence as a 16th field (boxes in the image's own pixels) and <out>/images/<name>.png with the
+// boxes and class names drawn. Ranks split the images; every rank stages its files and they are moved into place
+// only once all ranks have succeeded, so a failed run leaves no labels behind.
+struct DetectnetInferenceOptions {
+  RunOptions run;
+  std::string input, output_dir;
+  int batch_size = 0;  // 0: training_config.batch_size_per_gpu
+};
+void run_detectnet_inference(const DetectnetInferenceOptions& opts);
+
 }  // namespace kiln::runtime
