@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <functional>
 #include <iostream>
 #include <cstdlib>
 
@@ -148,6 +149,22 @@ int launch_ranks(JobLaunch job, int argc, char** argv) {
   const int code = launch_job(job);
   if (code != 0) log::error("the job failed (exit code " + std::to_string(code) + ")");
   return code;
+}
+
+// A launchable subtask: its overrides and rank are filled in; the launcher process checks what it can (`check`,
+// exit 2/3 before any rank starts) and starts the ranks, a rank (or a single process) runs `run`.
+int launch_or_run(const CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch, const std::string& results_dir,
+                  int argc, char** argv, const std::function<void()>& check, const std::function<void()>& run) {
+  ro.overrides = overrides_of(cmd);
+  ro.rank = cluster::discover_rank();
+  if (!ro.rank.distributed()) apply_gpu_flags(launch, ro);
+  if (wants_launch(launch.job) && !ro.rank.distributed()) {
+    check();
+    launch.job.results_dir = results_dir;
+    return launch_ranks(launch.job, argc, argv);
+  }
+  run();
+  return 0;
 }
 
 // `kiln dataset synth_kitti`: synthetic KITTI detection data (docs/synth_kitti.md).
@@ -351,19 +368,10 @@ int run_cli(int argc, char** argv) {
     } else if (*synth.cmd) {
       run_synth_kitti(synth);
     } else if (*train || *evaluate) {
-      auto* cmd = *train ? train : evaluate;
-      ro.overrides = overrides_of(*cmd);
-      ro.rank = cluster::discover_rank();
-      if (!ro.rank.distributed()) apply_gpu_flags(launch, ro);
-      if (wants_launch(launch.job) && !ro.rank.distributed()) {
-        runtime::check_experiment_spec(ro);  // a bad spec is exit 2 before any rank starts
-        launch.job.results_dir = ro.results_dir;
-        code = launch_ranks(launch.job, argc, argv);
-      } else if (*train) {
-        runtime::run_train(ro);
-      } else {
-        runtime::run_evaluate(ro);
-      }
+      code = launch_or_run(
+          *train ? *train : *evaluate, ro, launch, ro.results_dir, argc, argv,
+          [&] { runtime::check_experiment_spec(ro); },  // a bad spec is exit 2 before any rank starts
+          [&] { *train ? runtime::run_train(ro) : runtime::run_evaluate(ro); });
     } else if (*check) {
       const auto rank = cluster::discover_rank();
       if (wants_launch(check_job) && !rank.distributed()) {
@@ -373,16 +381,10 @@ int run_cli(int argc, char** argv) {
         runtime::run_cluster_check(rank);
       }
     } else if (*infer) {
-      io.run.overrides = overrides_of(*infer);
-      io.run.rank = cluster::discover_rank();
-      if (!io.run.rank.distributed()) apply_gpu_flags(infer_launch, io.run);
-      if (wants_launch(infer_launch.job) && !io.run.rank.distributed()) {
-        runtime::check_inference_options(io);  // exit 2/3 before any rank starts
-        infer_launch.job.results_dir = io.output_dir;
-        code = launch_ranks(infer_launch.job, argc, argv);
-      } else {
-        runtime::run_inference(io);
-      }
+      code = launch_or_run(
+          *infer, io.run, infer_launch, io.output_dir, argc, argv,
+          [&] { runtime::check_inference_options(io); },  // exit 2/3 before any rank starts
+          [&] { runtime::run_inference(io); });
     } else if (*exp) {
       eo.run.overrides = overrides_of(*exp);
       eo.verify = !no_verify;
@@ -393,30 +395,14 @@ int run_cli(int argc, char** argv) {
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);
     } else if (*det_train || *det_eval) {
-      auto* cmd = *det_train ? det_train : det_eval;
-      dro.overrides = overrides_of(*cmd);
-      dro.rank = cluster::discover_rank();
-      if (!dro.rank.distributed()) apply_gpu_flags(det_launch, dro);
-      if (wants_launch(det_launch.job) && !dro.rank.distributed()) {
-        runtime::check_detectnet_spec(dro);  // a bad spec is exit 2 before any rank starts
-        det_launch.job.results_dir = dro.results_dir;
-        code = launch_ranks(det_launch.job, argc, argv);
-      } else if (*det_train) {
-        runtime::run_detectnet_train(dro);
-      } else {
-        runtime::run_detectnet_evaluate(dro);
-      }
+      code = launch_or_run(
+          *det_train ? *det_train : *det_eval, dro, det_launch, dro.results_dir, argc, argv,
+          [&] { runtime::check_detectnet_spec(dro); },
+          [&] { *det_train ? runtime::run_detectnet_train(dro) : runtime::run_detectnet_evaluate(dro); });
     } else if (*det_infer) {
-      dio.run.overrides = overrides_of(*det_infer);
-      dio.run.rank = cluster::discover_rank();
-      if (!dio.run.rank.distributed()) apply_gpu_flags(det_infer_launch, dio.run);
-      if (wants_launch(det_infer_launch.job) && !dio.run.rank.distributed()) {
-        runtime::check_detectnet_spec(dio.run);
-        det_infer_launch.job.results_dir = dio.output_dir;
-        code = launch_ranks(det_infer_launch.job, argc, argv);
-      } else {
-        runtime::run_detectnet_inference(dio);
-      }
+      code = launch_or_run(
+          *det_infer, dio.run, det_infer_launch, dio.output_dir, argc, argv,
+          [&] { runtime::check_detectnet_spec(dio.run); }, [&] { runtime::run_detectnet_inference(dio); });
     } else if (*det_convert) {
       runtime::run_detectnet_convert(det_convert_spec, overrides_of(*det_convert), det_out_dir);
     }

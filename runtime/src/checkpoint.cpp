@@ -64,6 +64,13 @@ std::string save_checkpoint(const std::string& results_dir, const CheckpointCont
   return path;
 }
 
+std::string save_final_model(const std::string& results_dir, CheckpointContent c) {
+  c.optimizer = nullptr;
+  const std::string path = results_dir + "/model.kiln";
+  write_model_file(path, make_model_file(c));
+  return path;
+}
+
 std::optional<std::string> latest_checkpoint(const std::string& results_dir) {
   const fs::path pointer = fs::path(results_dir) / "checkpoints" / "latest";
   if (!fs::exists(pointer)) return std::nullopt;

@@ -375,9 +375,7 @@ void train_impl(const RunOptions& opts, const Experiment& ex, Distributed& dist,
 
   // 5. The final model.
   if (dist.is_root()) {
-    CheckpointContent final_model = content;
-    final_model.optimizer = nullptr;
-    write_model_file(opts.results_dir + "/model.kiln", make_model_file(final_model));
+    save_final_model(opts.results_dir, content);
     nlohmann::json kpi{{"loss", state.history.empty() ? 0.0 : state.history.back().train_loss}};
     if (!state.history.empty() && state.history.back().val_accuracy >= 0)
       kpi["mAP"] = state.history.back().val_accuracy;

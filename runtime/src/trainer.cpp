@@ -254,9 +254,7 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
 
   // 6. The final model: weights, architecture, classes and spec (no optimizer state).
   if (dist.is_root()) {
-    CheckpointContent final_model = content;
-    final_model.optimizer = nullptr;
-    write_model_file(opts.results_dir + "/model.kiln", make_model_file(final_model));
+    save_final_model(opts.results_dir, content);
     nlohmann::json kpi = state.history.empty() ? nlohmann::json::object() : epoch_kpi(state.history.back());
     status_out->write(StatusLog::Status::kSuccess, "Training finished successfully.",
                       {{"epoch", state.epoch}, {"max_epoch", cfg.n_epochs}, {"kpi", kpi}});

@@ -33,6 +33,10 @@ struct CheckpointContent {
 ModelFile make_model_file(const CheckpointContent& c);
 // Writes checkpoints/<arch>_epoch_NNN.kiln and moves the `latest` pointer; returns the checkpoint path.
 std::string save_checkpoint(const std::string& results_dir, const CheckpointContent& c);
+// The final model: <results_dir>/model.kiln, weights, architecture, classes and spec without the optimizer state.
+// Returns its path.
+std::string save_final_model(const std::string& results_dir, CheckpointContent c);
+
 // The checkpoint `latest` points at, if any (a dangling pointer is a DataError naming it).
 std::optional<std::string> latest_checkpoint(const std::string& results_dir);
 // Restores weights, optimizer, RNG and training state from a checkpoint; checks the architecture matches.
