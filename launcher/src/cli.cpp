@@ -151,6 +151,30 @@ int launch_ranks(JobLaunch job, int argc, char** argv) {
   return code;
 }
 
+// `prune` with TAO's options, under `classification` and `detectnet_v2` (the pruner reads any network's graph).
+CLI::App* add_prune_command(CLI::App* parent, runtime::PruneTaskOptions& po) {
+  auto* prune = parent->add_subcommand("prune", "Prune filters by L2 norm; the result retrains with train -m");
+  prune->add_option("-m,--model", po.model_path, "Model file (.kiln) to prune")->required();
+  prune->add_option("-o,--output_file", po.output_path, "The pruned model file (.kiln)")->required();
+  prune->add_option("-r,--results_dir", po.results_dir, "Where status.json goes (default: the output's directory)");
+  prune->add_option("--pruning_threshold", po.prune.threshold, "-pth: keep filters whose normalised norm is above this")
+      ->capture_default_str();
+  prune->add_option("--min_num_filters", po.prune.min_num_filters, "-nf: at least this many filters per layer")
+      ->capture_default_str();
+  prune->add_option("--pruning_granularity", po.prune.granularity, "-pg: kept filters are a multiple of this")
+      ->capture_default_str();
+  prune->add_option("-n,--normalizer", po.prune.normalizer, "max | L2: how a layer's filter norms are normalised")
+      ->capture_default_str();
+  prune->add_option("--equalization_criterion", po.prune.equalization,
+                    "-eq: layers tied by residual adds keep channels by union | intersection | arithmetic_mean | "
+                    "geometric_mean")
+      ->capture_default_str();
+  prune->add_option("--excluded_layers", po.prune.excluded, "-el: layers (or channel keys) left whole, comma-separated")
+      ->delimiter(',');
+  prune->footer("TAO's short forms work too: -pth 0.1 -nf 16 -pg 8 -eq union -el conv1,fc1");
+  return prune;
+}
+
 // A launchable subtask: its overrides and rank are filled in; the launcher process checks what it can (`check`,
 // exit 2/3 before any rank starts) and starts the ranks, a rank (or a single process) runs `run`.
 int launch_or_run(const CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch, const std::string& results_dir,
@@ -313,25 +337,8 @@ int run_cli(int argc, char** argv) {
   exp->footer(kOverridesHelp);
 
   runtime::PruneTaskOptions po;
-  auto* prune = cls->add_subcommand("prune", "Prune filters by L2 norm; the result retrains with train -m");
-  prune->add_option("-m,--model", po.model_path, "Model file (.kiln) to prune")->required();
-  prune->add_option("-o,--output_file", po.output_path, "The pruned model file (.kiln)")->required();
-  prune->add_option("-r,--results_dir", po.results_dir, "Where status.json goes (default: the output's directory)");
-  prune->add_option("--pruning_threshold", po.prune.threshold, "-pth: keep filters whose normalised norm is above this")
-      ->capture_default_str();
-  prune->add_option("--min_num_filters", po.prune.min_num_filters, "-nf: at least this many filters per layer")
-      ->capture_default_str();
-  prune->add_option("--pruning_granularity", po.prune.granularity, "-pg: kept filters are a multiple of this")
-      ->capture_default_str();
-  prune->add_option("-n,--normalizer", po.prune.normalizer, "max | L2: how a layer's filter norms are normalised")
-      ->capture_default_str();
-  prune->add_option("--equalization_criterion", po.prune.equalization,
-                    "-eq: layers tied by residual adds keep channels by union | intersection | arithmetic_mean | "
-                    "geometric_mean")
-      ->capture_default_str();
-  prune->add_option("--excluded_layers", po.prune.excluded, "-el: layers (or channel keys) left whole, comma-separated")
-      ->delimiter(',');
-  prune->footer("TAO's short forms work too: -pth 0.1 -nf 16 -pg 8 -eq union -el conv1,fc1");
+  auto* prune = add_prune_command(cls, po);
+  auto* det_prune = add_prune_command(det, po);
 
   auto* cluster_cmd = app.add_subcommand("cluster", "Cluster tools");
   auto* check = cluster_cmd->add_subcommand("check", "Preflight: every rank reachable, placement, all-reduce bandwidth");
@@ -390,7 +397,7 @@ int run_cli(int argc, char** argv) {
       eo.verify = !no_verify;
       runtime::configure_threads(eo.run.threads, cluster::RankInfo{});
       runtime::run_export(eo);
-    } else if (*prune) {
+    } else if (*prune || *det_prune) {
       runtime::run_prune(po);
     } else if (*convert) {
       runtime::run_dataset_convert(convert_spec, overrides_of(*convert), out_dir);

@@ -96,6 +96,19 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   for (const auto& e : fs::directory_iterator(inferred))
     EXPECT_EQ(e.path().filename().string().find(".kiln-detect"), std::string::npos) << e.path();
 
+  // Prune (the backbone; both heads keep their widths) and retrain the pruned widths from the pruned weights.
+  const fs::path pruned = dir.path / "pruned.kiln";
+  r = run_kiln("detectnet_v2 prune -m " + (run / "model.kiln").string() + " -o " + pruned.string() +
+               " -pth 0.99 -nf 2 -pg 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("output_bbox"), std::string::npos) << r.output;
+  const auto ratio = last_event(dir.path / "status.json")["kpi"]["pruning_ratio"].get<double>();
+  EXPECT_LT(ratio, 0.9);
+  r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + (dir.path / "retrain").string() + " -m " +
+               pruned.string() + small + " training_config.num_epochs=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("(a pruned model)"), std::string::npos) << r.output;
+
   // The trouser class's only source is "jeans", which the data does not have: exit 3 naming it, no training, and the
   // real trousers show up as left out.
   r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + (dir.path / "bad").string() + small +
