@@ -3,8 +3,10 @@
 // computes what LibTorch computes (runtime/include/kiln/runtime/onnxruntime.h, docs/export.md).
 //
 //   node tools/ort_run.js MODEL.onnx INPUT.bin NxCxHxW OUTPUT.bin
-//       INPUT.bin: raw float32 little-endian, N*C*H*W values. Writes the model's first output to OUTPUT.bin as raw
-//       float32 little-endian and prints one JSON line {"name":…, "dims":[…], "type":…} on stdout.
+//       INPUT.bin: raw float32 little-endian, N*C*H*W values. Writes the model's outputs as raw float32
+//       little-endian: the first to OUTPUT.bin, output k ≥ 1 to OUTPUT.bin.k (DetectNet_v2 has two). Prints one JSON
+//       line on stdout: {"name":…, "dims":[…], "type":…} of the first output, and "outputs": [{"name", "dims", "type",
+//       "file"}, …] for every output in the model's order.
 //       A float16 model input/output is converted from/to float32 (kiln's own fp16 models have float32 I/O).
 //   node tools/ort_run.js --version
 //       Prints onnxruntime's version (exit 0 when it loads).
@@ -105,7 +107,7 @@ async function main() {
   } catch (e) {
     fail(`cannot load ${model}: ${e.message}`);
   }
-  const inName = session.inputNames[0], outName = session.outputNames[0];
+  const inName = session.inputNames[0];
   const inType = ioType(session, inName, 'input');
   let tensor;
   if (inType === 'float16') {
@@ -123,15 +125,20 @@ async function main() {
   } catch (e) {
     fail(`running ${model} on ${shapeArg}: ${e.message}`);
   }
-  const out = results[outName];
-  let values;
-  if (out.type === 'float32') values = out.data;
-  else if (out.type === 'float16') values = Float32Array.from(out.data, fromHalf);
-  else fail(`${model}: output '${outName}' has type ${out.type}; only float32/float16 outputs are supported`);
-  const bytes = Buffer.alloc(4 * values.length);
-  for (let i = 0; i < values.length; ++i) bytes.writeFloatLE(values[i], 4 * i);
-  fs.writeFileSync(outputPath, bytes);
-  process.stdout.write(JSON.stringify({ name: outName, dims: out.dims, type: out.type }) + '\n');
+  const outputs = session.outputNames.map((outName, k) => {
+    const out = results[outName];
+    let values;
+    if (out.type === 'float32') values = out.data;
+    else if (out.type === 'float16') values = Float32Array.from(out.data, fromHalf);
+    else fail(`${model}: output '${outName}' has type ${out.type}; only float32/float16 outputs are supported`);
+    const bytes = Buffer.alloc(4 * values.length);
+    for (let i = 0; i < values.length; ++i) bytes.writeFloatLE(values[i], 4 * i);
+    const file = k === 0 ? outputPath : `${outputPath}.${k}`;
+    fs.writeFileSync(file, bytes);
+    return { name: outName, dims: out.dims, type: out.type, file };
+  });
+  const first = outputs[0];
+  process.stdout.write(JSON.stringify({ name: first.name, dims: first.dims, type: first.type, outputs }) + '\n');
 }
 
 main().catch((e) => fail(e && e.stack ? e.stack : String(e)));

@@ -175,6 +175,35 @@ CLI::App* add_prune_command(CLI::App* parent, runtime::PruneTaskOptions& po) {
   return prune;
 }
 
+// `export` with TAO's options, under `classification` and `detectnet_v2` (run_export takes the network from the model
+// file; ExportTaskOptions::network, set from the command, must match it).
+CLI::App* add_export_command(CLI::App* parent, runtime::ExportTaskOptions& eo, bool& no_verify) {
+  auto* exp = parent->add_subcommand("export", "Export ONNX (fp32 | fp16 | int8 QDQ + TensorRT calibration cache)");
+  exp->add_option("-m,--model", eo.run.model_path, "Model file (.kiln) to export")->required();
+  exp->add_option("-o,--output_file", eo.output_path, "The ONNX file to write")->required();
+  exp->add_option("-e,--experiment_spec_file", eo.run.spec_file,
+                  "Spec for calibration/evaluation data and normalisation (default: the one stored in the model)");
+  exp->add_option("-r,--results_dir", eo.results_dir, "Where status.json goes (default: the output's directory)");
+  exp->add_option("--target_opset", eo.opset, "ONNX opset (12-17; int8 needs 13+)")->capture_default_str();
+  exp->add_option("--data_type", eo.data_type, "fp32 | fp16 | int8")
+      ->check(CLI::IsMember({"fp32", "fp16", "int8"}))->capture_default_str();
+  exp->add_option("--batch_size", eo.batch_size, "INT8 calibration: images per batch")->capture_default_str();
+  exp->add_option("--batches", eo.batches, "INT8 calibration: number of batches")->capture_default_str();
+  exp->add_option("--cal_cache_file", eo.cal_cache_file, "INT8 calibration cache (default: cal.bin beside -o)");
+  exp->add_option("--cal_method", eo.cal_method, "INT8 ranges: percentile (of |x|, default) | entropy (TensorRT's EntropyCalibration2 search) | max")
+      ->capture_default_str();
+  exp->add_option("--percentile", eo.percentile, "--cal_method percentile: the percentile of |x|")->capture_default_str();
+  exp->add_option("--eval_images", eo.eval_images,
+                  "INT8: accuracy (detectnet_v2: coverage agreement) on this many evaluation images (0 = all)")
+      ->capture_default_str();
+  exp->add_flag("--gen_ds_config", eo.gen_ds_config, "Also write labels.txt and a DeepStream nvinfer_config.txt");
+  exp->add_flag("--no_verify", no_verify, "Skip running the exported model in onnxruntime");
+  exp->add_option("--num_threads", eo.run.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  exp->allow_extras();
+  exp->footer(kOverridesHelp);
+  return exp;
+}
+
 // A launchable subtask: its overrides and rank are filled in; the launcher process checks what it can (`check`,
 // exit 2/3 before any rank starts) and starts the ranks, a rank (or a single process) runs `run`.
 int launch_or_run(const CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch, const std::string& results_dir,
@@ -313,28 +342,8 @@ int run_cli(int argc, char** argv) {
 
   runtime::ExportTaskOptions eo;
   bool no_verify = false;
-  auto* exp = cls->add_subcommand("export", "Export ONNX (fp32 | fp16 | int8 QDQ + TensorRT calibration cache)");
-  exp->add_option("-m,--model", eo.run.model_path, "Model file (.kiln) to export")->required();
-  exp->add_option("-o,--output_file", eo.output_path, "The ONNX file to write")->required();
-  exp->add_option("-e,--experiment_spec_file", eo.run.spec_file,
-                  "Spec for calibration/evaluation data and normalisation (default: the one stored in the model)");
-  exp->add_option("-r,--results_dir", eo.results_dir, "Where status.json goes (default: the output's directory)");
-  exp->add_option("--target_opset", eo.opset, "ONNX opset (12-17; int8 needs 13+)")->capture_default_str();
-  exp->add_option("--data_type", eo.data_type, "fp32 | fp16 | int8")
-      ->check(CLI::IsMember({"fp32", "fp16", "int8"}))->capture_default_str();
-  exp->add_option("--batch_size", eo.batch_size, "INT8 calibration: images per batch")->capture_default_str();
-  exp->add_option("--batches", eo.batches, "INT8 calibration: number of batches")->capture_default_str();
-  exp->add_option("--cal_cache_file", eo.cal_cache_file, "INT8 calibration cache (default: cal.bin beside -o)");
-  exp->add_option("--cal_method", eo.cal_method, "INT8 ranges: percentile (of |x|, default) | entropy (TensorRT's EntropyCalibration2 search) | max")
-      ->capture_default_str();
-  exp->add_option("--percentile", eo.percentile, "--cal_method percentile: the percentile of |x|")->capture_default_str();
-  exp->add_option("--eval_images", eo.eval_images, "INT8: measure accuracy on this many evaluation images (0 = all)")
-      ->capture_default_str();
-  exp->add_flag("--gen_ds_config", eo.gen_ds_config, "Also write labels.txt and a DeepStream nvinfer_config.txt");
-  exp->add_flag("--no_verify", no_verify, "Skip running the exported model in onnxruntime");
-  exp->add_option("--num_threads", eo.run.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  exp->allow_extras();
-  exp->footer(kOverridesHelp);
+  auto* exp = add_export_command(cls, eo, no_verify);
+  auto* det_exp = add_export_command(det, eo, no_verify);
 
   runtime::PruneTaskOptions po;
   auto* prune = add_prune_command(cls, po);
@@ -392,8 +401,9 @@ int run_cli(int argc, char** argv) {
           *infer, io.run, infer_launch, io.output_dir, argc, argv,
           [&] { runtime::check_inference_options(io); },  // exit 2/3 before any rank starts
           [&] { runtime::run_inference(io); });
-    } else if (*exp) {
-      eo.run.overrides = overrides_of(*exp);
+    } else if (*exp || *det_exp) {
+      eo.network = *exp ? "classification" : "detectnet_v2";
+      eo.run.overrides = overrides_of(*exp ? *exp : *det_exp);
       eo.verify = !no_verify;
       runtime::configure_threads(eo.run.threads, cluster::RankInfo{});
       runtime::run_export(eo);

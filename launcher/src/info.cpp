@@ -76,7 +76,7 @@ std::string info_text(bool verbose) {
   }
   os << "), detectnet_v2 (ResNet backbone)\n";
   os << "  subtasks   classification: dataset_convert, train, evaluate, prune, export, inference; detectnet_v2: "
-        "dataset_convert, train, evaluate, inference, prune; dataset: synth_kitti; cluster: check\n";
+        "dataset_convert, train, evaluate, inference, prune, export; dataset: synth_kitti; cluster: check\n";
   if (verbose) {
     runtime::configure_threads(0, {});
     os << "\nThreads: intra-op " << at::get_num_threads() << " (set by kiln: cores / local ranks), inter-op "

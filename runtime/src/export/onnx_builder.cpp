@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 
 #include <ATen/ATen.h>
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -104,7 +105,7 @@ class Builder {
     compute_ = opt.data_type == DataType::kFp16 ? onnx::TensorProto::FLOAT16 : onnx::TensorProto::FLOAT;
     for (const Node& n : g.nodes) reserve_tensor(n.name);
     reserve_tensor(opt.input_name);
-    reserve_tensor(opt.output_name);
+    for (const std::string& out : plan_.output_names) reserve_tensor(out);
   }
 
   onnx::ModelProto build(const std::string& name, const std::string& doc,
@@ -134,6 +135,7 @@ class Builder {
       add_cast(opt_.input_name, net_input, onnx::TensorProto::FLOAT16);
     }
     for (int i = 0; i < static_cast<int>(g_.nodes.size()); ++i) {
+      if (!plan_.live[i]) continue;  // no model output needs it
       const Node& n = g_.nodes[i];
       std::vector<std::string> ins;
       std::vector<Shape> in_shapes;
@@ -149,6 +151,10 @@ class Builder {
         for (auto& t : ins) t = quantize_activation(t, n);
       shapes[i] = emit(i, ins, in_shapes);
     }
+    if (plan_.multi_output) {
+      add_outputs(shapes);
+      return std::move(model_);
+    }
     const Shape& out = shapes[g_.output];
     if (!out.flat)
       throw Error("export: the graph output (" + node_label(g_.nodes[g_.output]) + ") has shape " + out.str() +
@@ -160,6 +166,21 @@ class Builder {
   }
 
  private:
+  // Several named outputs (Graph::outputs), in order, each [batch, C, h, w] (or [batch, F]); fp16: one Cast each.
+  void add_outputs(const std::vector<Shape>& shapes) {
+    for (size_t k = 0; k < plan_.output_nodes.size(); ++k) {
+      const int node = plan_.output_nodes[k];
+      const std::string& name = plan_.output_names[k];
+      if (compute_ == onnx::TensorProto::FLOAT16) add_cast(plan_.tensor[node], name, onnx::TensorProto::FLOAT);
+      const Shape& s = shapes[node];
+      add_io(graph_->add_output(), name, s.flat ? std::vector<int64_t>{s.c} : std::vector<int64_t>{s.c, s.h, s.w});
+    }
+  }
+
+  bool is_model_output(const std::string& name) const {
+    return std::find(plan_.output_names.begin(), plan_.output_names.end(), name) != plan_.output_names.end();
+  }
+
   void reserve_tensor(const std::string& name) { names_.insert(name); }
   // Registers a new tensor/initializer name of our own (Q/DQ, casts, constants); a clash with a graph name is a bug.
   const std::string& fresh(const std::string& name) {
@@ -205,7 +226,7 @@ class Builder {
   }
 
   void add_cast(const std::string& in, const std::string& out, int to) {
-    if (out != opt_.output_name) fresh(out);
+    if (!is_model_output(out)) fresh(out);
     attr_int(add_node("Cast", fresh(out + "/Cast"), {in}, out), "to", to);
   }
 
@@ -352,9 +373,17 @@ class Builder {
       case Op::Sigmoid:
         add_node("Sigmoid", n.name, {ins[0]}, out);
         return x;
-      case Op::Concat:  // only detectnet_v2's heads use it; their two-output export is not written yet
-        throw UsageError("export: " + node_label(n) + ": networks with several outputs (detectnet_v2) cannot be "
-                         "exported yet");
+      case Op::Concat: {  // along the channels; DetectNet_v2's Concat of its heads is not emitted (make_plan)
+        Shape y = x;
+        y.c = 0;
+        for (const Shape& s : in_shapes) {
+          if (s.flat != x.flat || s.h != x.h || s.w != x.w)
+            throw Error("export: " + node_label(n) + " joins tensors of shapes " + x.str() + " and " + s.str());
+          y.c += s.c;
+        }
+        attr_int(add_node("Concat", n.name, ins, out), "axis", 1);
+        return y;
+      }
     }
     throw Error("export: " + node_label(n) + " has an op the exporter does not know");
   }

@@ -26,11 +26,17 @@ std::string node_label(const networks::Node& n);
 struct Plan {
   std::vector<int> folded_bn;       // Conv i: index of the BatchNorm folded into it, or -1
   std::vector<bool> folded;         // BatchNorm i: folded into its input conv (emits nothing of its own)
-  std::vector<std::string> tensor;  // output tensor of node i ("" for a conv whose BN is folded)
-  std::vector<std::vector<int>> consumers;
+  std::vector<bool> live;           // node i is needed by a model output (always, for a single-output graph)
+  std::vector<std::string> tensor;  // output tensor of node i ("" for a conv whose BN is folded, or a dead node)
+  std::vector<std::vector<int>> consumers;  // live consumers of node i
+  // The model's outputs, in order: {graph.output} named opt.output_name, or Graph::outputs with their names.
+  std::vector<int> output_nodes;
+  std::vector<std::string> output_names;
+  bool multi_output = false;  // Graph::outputs is non-empty
 };
 
-// Checks the graph's structure (names, topological inputs, arity) and decides folding and naming.
+// Checks the graph's structure (names, topological inputs, arity, model outputs) and decides liveness, folding and
+// naming.
 Plan make_plan(const networks::Graph& g, const ExportOptions& opt);
 // Node whose output tensor node `in` reads: a folded conv's consumer reads the BN's tensor, never the conv's.
 std::string producer_tensor(const Plan& p, int in, const ExportOptions& opt);

@@ -184,7 +184,7 @@ std::string onnxruntime_version() {
   return a.version_or_reason;
 }
 
-at::Tensor run_onnxruntime(const std::string& model, const at::Tensor& input) {
+std::vector<OnnxOutput> run_onnxruntime_outputs(const std::string& model, const at::Tensor& input) {
   if (!file_exists(model)) throw DataError("onnxruntime: model file " + model + " does not exist");
   if (!onnxruntime_available())
     throw Error("cannot run " + model + ": onnxruntime is not available: " + availability().version_or_reason);
@@ -203,23 +203,45 @@ at::Tensor run_onnxruntime(const std::string& model, const at::Tensor& input) {
   if (r.status != 0)
     throw Error("onnxruntime failed on " + model + " (input " + shape + ", exit " + std::to_string(r.status) +
                 "): " + trimmed(r.err));
-  std::vector<int64_t> dims;
+  struct Described {
+    std::string name, file;
+    std::vector<int64_t> dims;
+  };
+  std::vector<Described> described;
   try {
     const auto j = nlohmann::json::parse(r.out);
-    dims = j.at("dims").get<std::vector<int64_t>>();
+    if (j.contains("outputs")) {
+      for (const auto& o : j.at("outputs"))
+        described.push_back({o.at("name").get<std::string>(), o.at("file").get<std::string>(),
+                             o.at("dims").get<std::vector<int64_t>>()});
+    } else {  // a script without "outputs": the first output only
+      described.push_back({j.value("name", std::string()), out_file, j.at("dims").get<std::vector<int64_t>>()});
+    }
+    if (described.empty()) throw Error("no outputs");
   } catch (const std::exception& e) {
     throw Error("onnxruntime on " + model + ": cannot read the output description '" + trimmed(r.out) +
                 "': " + e.what());
   }
-  const std::string bytes = read_text(out_file);
-  int64_t count = 1;
-  for (int64_t d : dims) count *= d;
-  if (static_cast<int64_t>(bytes.size()) != 4 * count)
-    throw Error("onnxruntime on " + model + ": " + out_file + " has " + std::to_string(bytes.size()) +
-                " bytes, the output shape needs " + std::to_string(4 * count));
-  at::Tensor y = at::empty(dims, at::kFloat);
-  std::memcpy(y.data_ptr(), bytes.data(), bytes.size());
-  return y;
+  std::vector<OnnxOutput> outputs;
+  for (const Described& d : described) {
+    if (d.file != out_file && d.file.rfind(out_file + ".", 0) != 0)
+      throw Error("onnxruntime on " + model + ": output '" + d.name + "' was written to " + d.file +
+                  ", outside the temp directory");
+    const std::string bytes = read_text(d.file);
+    int64_t count = 1;
+    for (int64_t dim : d.dims) count *= dim;
+    if (static_cast<int64_t>(bytes.size()) != 4 * count)
+      throw Error("onnxruntime on " + model + ": " + d.file + " (output '" + d.name + "') has " +
+                  std::to_string(bytes.size()) + " bytes, the output shape needs " + std::to_string(4 * count));
+    at::Tensor y = at::empty(d.dims, at::kFloat);
+    std::memcpy(y.data_ptr(), bytes.data(), bytes.size());
+    outputs.push_back({d.name, y});
+  }
+  return outputs;
+}
+
+at::Tensor run_onnxruntime(const std::string& model, const at::Tensor& input) {
+  return run_onnxruntime_outputs(model, input).front().value;
 }
 
 }  // namespace kiln::runtime

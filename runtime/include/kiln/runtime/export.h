@@ -1,6 +1,7 @@
 // ONNX export (shared/DESIGN.md §7, docs/export.md): walks a network's dataflow Graph and writes an ONNX model with the
 // ONNX protobuf classes — BatchNorm folded into the preceding conv, dynamic batch axis, fp32, fp16 or INT8 QDQ — then
-// checks it with onnx::checker and writes it atomically.
+// checks it with onnx::checker and writes it atomically. A graph with named outputs (Graph::outputs: DetectNet_v2's
+// "output_cov/Sigmoid" and "output_bbox/BiasAdd") gives a model with exactly those outputs, in that order.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +34,9 @@ struct ExportOptions {
   // engines: the input contract is the same for every data type). int8: QDQ model (float weights, Q/DQ pairs).
   DataType data_type = DataType::kFp32;
   std::string input_name = "input";    // [batch, C, H, W] float32, "batch" symbolic
-  std::string output_name = "output";  // [batch, classes] float32 logits
+  // [batch, classes] float32 logits. Not used for a graph with named outputs (Graph::outputs): those names are the
+  // model's outputs, [batch, C, h, w] float32 each.
+  std::string output_name = "output";
   // INT8 only: per-tensor activation scale (amax / 127, TensorRT's calibration-cache value) keyed by ONNX tensor name
   // (see onnx_tensor_names). Every tensor that gets a Q/DQ pair (int8_activation_tensors) must be present; extra
   // entries are ignored. A scale of 0 (a tensor that was always 0 during calibration) is replaced by kMinScale.
@@ -76,10 +79,11 @@ OnnxInfo inspect_onnx(const std::string& path);
 // exported model. The network input is opt.input_name ("input"); a node's output tensor carries the node's name,
 // except that a Conv whose BatchNorm is folded into it has no tensor of its own (the fused conv writes the BN node's
 // tensor, so the conv is absent from the map), and the graph's output node writes opt.output_name in fp32/int8
-// (in fp16 its tensor keeps the node name and a Cast writes opt.output_name).
+// (in fp16 its tensor keeps the node name and a Cast writes opt.output_name). With Graph::outputs the same holds for
+// each output node and its Graph::Output::name; nodes no output needs (DetectNet_v2's Concat) have no tensor.
 std::map<std::string, std::string> onnx_tensor_names(const networks::Graph& graph, const ExportOptions& opt = {});
 // INT8: the activation tensors that get a Q/DQ pair (and so need a scale), in graph order: every tensor consumed
-// by a Conv or Gemm (and by an Add when opt.quantize_add_inputs).
+// by a Conv or Gemm (and by an Add when opt.quantize_add_inputs) that the model holds.
 std::vector<std::string> int8_activation_tensors(const networks::Graph& graph, const ExportOptions& opt = {});
 
 }  // namespace kiln::runtime

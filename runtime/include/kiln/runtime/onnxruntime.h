@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 namespace kiln::runtime {
 
@@ -20,5 +21,14 @@ std::string onnxruntime_version();
 // Runs `model` (an .onnx file) on `input` (converted to contiguous float32 on the CPU) and returns its first output as
 // a float32 CPU tensor. Throws kiln::Error carrying node's stderr when onnxruntime fails (e.g. a model it rejects).
 at::Tensor run_onnxruntime(const std::string& model, const at::Tensor& input);
+
+// One output of a model run by onnxruntime.
+struct OnnxOutput {
+  std::string name;  // the ONNX graph output's name ("output", "output_cov/Sigmoid", …)
+  at::Tensor value;  // float32 CPU
+};
+// As run_onnxruntime, returning every output of the model in the model's order (DetectNet_v2: the coverage, then the
+// bbox head).
+std::vector<OnnxOutput> run_onnxruntime_outputs(const std::string& model, const at::Tensor& input);
 
 }  // namespace kiln::runtime
