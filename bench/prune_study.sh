@@ -8,10 +8,10 @@
 #     way, so extra epochs are not mistaken for recovery
 #   Environment: SAMPLES (training images, default 30000), EPOCHS (3), RETRAIN_EPOCHS (2), RETRAIN_LR (0.02),
 #                NF (-nf, default 8), PG (-pg, default 8), RANKS (--num_processes, default 1),
-#                VAL_SAMPLES (test images evaluated, default 0 = all 10,000; for smoke runs)
+#                VAL_SAMPLES (test images evaluated, default 0 = all 10,000; for smoke runs), KILN (the binary)
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-kiln=$root/build/kiln
+kiln=${KILN:-$root/build/kiln}
 spec=$root/bench/specs/prune_study.yaml
 net=${1:?network: resnet18 | mobilenet_v2}; out=${2:?results folder}; shift 2
 thresholds=("${@:-0.3 0.5 0.7}"); read -r -a thresholds <<<"${thresholds[*]}"
