@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kiln/common/log.h"
+#include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/model_file.h"
 
@@ -121,6 +122,23 @@ std::vector<at::Tensor> module_buffers(networks::Network& net) {
   std::vector<at::Tensor> out;
   for (auto& b : net.named_buffers()) out.push_back(b.value());
   return out;
+}
+
+RunStart start_run(const std::string& results_dir, const std::string& pretrained, networks::Architecture arch,
+                   const std::vector<int64_t>& freeze_blocks, const OptimizerConfig& optimizer, double initial_lr,
+                   uint64_t seed) {
+  at::manual_seed(seed);
+  RunStart r;
+  r.latest = latest_checkpoint(results_dir);
+  if (r.latest)
+    r.source = read_model_file(*r.latest);
+  else if (!pretrained.empty())
+    r.source = read_model_file(pretrained);
+  if (r.source) adopt_layer_widths(arch, *r.source, r.latest ? *r.latest : pretrained);
+  r.net = networks::create(arch);
+  r.params = trainable_parameters(*r.net, freeze_blocks);
+  r.optimizer = make_optimizer(optimizer, r.params, initial_lr);
+  return r;
 }
 
 std::unique_ptr<collectives::GradientReducer> make_reducer(Distributed& dist, networks::Network& net,

@@ -127,17 +127,13 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
 
   // 3. Model, optimizer; resume from the latest checkpoint, or start from pretrained weights. Every rank loads the
   //    same file; rank 0's weights are then broadcast so all replicas start identical whatever happened.
-  at::manual_seed(static_cast<uint64_t>(cfg.random_seed));
-  const auto latest = latest_checkpoint(opts.results_dir);
-  std::optional<ModelFile> source;  // the checkpoint to resume, else the pretrained model
-  if (latest)
-    source = read_model_file(*latest);
-  else if (!cfg.pretrained_model_path.empty())
-    source = read_model_file(cfg.pretrained_model_path);
-  if (source) adopt_layer_widths(cfg.arch, *source, latest ? *latest : cfg.pretrained_model_path);
-  auto net = networks::create(cfg.arch);
-  const auto params = trainable_parameters(*net, cfg.freeze_blocks);
-  auto optimizer = make_optimizer(cfg.optimizer, params, cfg.schedule.at(0, total_steps));
+  RunStart start = start_run(opts.results_dir, cfg.pretrained_model_path, cfg.arch, cfg.freeze_blocks, cfg.optimizer,
+                             cfg.schedule.at(0, total_steps), static_cast<uint64_t>(cfg.random_seed));
+  const auto& latest = start.latest;
+  auto& source = start.source;
+  auto net = start.net;
+  const auto& params = start.params;
+  auto& optimizer = start.optimizer;
   TrainState state;
   if (latest) {
     state = resume_from(*latest, *source, *net, *optimizer);

@@ -6,12 +6,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kiln/collectives/reducer.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/experiment.h"
+#include "kiln/runtime/model_file.h"
 
 namespace kiln::runtime {
 
@@ -51,11 +53,25 @@ class TrainStep {
 };
 
 class Distributed;
-struct ModelFile;
 
 // A pruned model, or a checkpoint of its retraining, carries its own layer widths: they replace the spec's defaults
 // when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
 void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path);
+
+// What a training run starts from: the latest checkpoint in `results_dir` (to resume), else the pretrained model
+// (when `pretrained` is set), else nothing; the network is built with that file's layer widths when they differ from
+// the defaults (adopt_layer_widths), its trainable parameters chosen by `freeze_blocks`, and the optimizer made at
+// `initial_lr`. The torch RNG is seeded first, so a fresh network's weights follow from `seed`.
+struct RunStart {
+  std::optional<std::string> latest;  // the checkpoint to resume
+  std::optional<ModelFile> source;    // its contents, else the pretrained model's
+  std::shared_ptr<networks::Network> net;
+  std::vector<at::Tensor> params;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+};
+RunStart start_run(const std::string& results_dir, const std::string& pretrained, networks::Architecture arch,
+                   const std::vector<int64_t>& freeze_blocks, const OptimizerConfig& optimizer, double initial_lr,
+                   uint64_t seed);
 
 // The module's buffers (batch-norm statistics), e.g. to average them across ranks.
 std::vector<at::Tensor> module_buffers(networks::Network& net);
