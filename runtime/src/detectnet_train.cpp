@@ -251,15 +251,9 @@ void train_impl(const RunOptions& opts, const Experiment& ex, Distributed& dist,
     if (source->meta.contains("objective_weights"))
       weights.load_state(source->meta.at("objective_weights").get<std::vector<double>>());
     log::info(log::cat("Resuming from ", *latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
-  } else if (source) {
-    log::info("Loading pretrained weights from " + cfg.pretrained_model_path);
-    log::info(transfer_module_state(*net, *source).table());
   }
   const c10::Device device = dist.device();
-  if (!device.is_cpu()) {
-    net->to(device);
-    move_optimizer_state(*optimizer, device);
-  }
+  move_run_to(start, device);  // restored on the CPU, then moved
   auto reducer = make_reducer(dist, *net, params, cfg.data_parallel);
   CheckpointContent content{net.get(), optimizer.get(), &state, ex.spec.to_yaml(), cfg.classes,
                             dist.world_size(), global_batch};

@@ -138,7 +138,17 @@ RunStart start_run(const std::string& results_dir, const std::string& pretrained
   r.net = networks::create(arch);
   r.params = trainable_parameters(*r.net, freeze_blocks);
   r.optimizer = make_optimizer(optimizer, r.params, initial_lr);
+  if (!r.latest && r.source) {
+    log::info("Loading pretrained weights from " + pretrained);
+    log::info(transfer_module_state(*r.net, *r.source).table());
+  }
   return r;
+}
+
+void move_run_to(RunStart& run, c10::Device device) {
+  if (device.is_cpu()) return;
+  run.net->to(device);  // the parameters keep their identity, so the optimizer still holds them
+  move_optimizer_state(*run.optimizer, device);
 }
 
 std::unique_ptr<collectives::GradientReducer> make_reducer(Distributed& dist, networks::Network& net,

@@ -143,16 +143,9 @@ void train_impl(const RunOptions& opts, const specs::Spec& spec, ClassificationC
       log::info(log::cat("The checkpoint was trained on ", saved_world, " rank(s), global batch ",
                          source->meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
                          " rank(s), global batch ", global_batch, " (", steps_per_epoch, " steps/epoch)"));
-  } else if (source) {
-    log::info("Loading pretrained weights from " + cfg.pretrained_model_path);
-    log::info(transfer_module_state(*net, *source).table());
   }
-  // Restored on the CPU, then moved: the parameters keep their identity, so the optimizer still holds them.
   const c10::Device device = dist.device();
-  if (!device.is_cpu()) {
-    net->to(device);
-    move_optimizer_state(*optimizer, device);
-  }
+  move_run_to(start, device);  // restored on the CPU, then moved
   std::unique_ptr<collectives::GradientReducer> reducer = make_reducer(dist, *net, params, cfg.data_parallel);
   const std::string spec_yaml = spec.to_yaml();
   const CheckpointContent content{net.get(), optimizer.get(), &state, spec_yaml, train_ds->class_names(),

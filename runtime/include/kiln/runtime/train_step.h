@@ -61,7 +61,8 @@ void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, con
 // What a training run starts from: the latest checkpoint in `results_dir` (to resume), else the pretrained model
 // (when `pretrained` is set), else nothing; the network is built with that file's layer widths when they differ from
 // the defaults (adopt_layer_widths), its trainable parameters chosen by `freeze_blocks`, and the optimizer made at
-// `initial_lr`. The torch RNG is seeded first, so a fresh network's weights follow from `seed`.
+// `initial_lr`. The torch RNG is seeded first, so a fresh network's weights follow from `seed`. Pretrained weights
+// (no checkpoint to resume) are loaded here; resuming is the caller's (resume_from), as it restores more state.
 struct RunStart {
   std::optional<std::string> latest;  // the checkpoint to resume
   std::optional<ModelFile> source;    // its contents, else the pretrained model's
@@ -72,6 +73,9 @@ struct RunStart {
 RunStart start_run(const std::string& results_dir, const std::string& pretrained, networks::Architecture arch,
                    const std::vector<int64_t>& freeze_blocks, const OptimizerConfig& optimizer, double initial_lr,
                    uint64_t seed);
+
+// Moves a run restored on the CPU to `device` (no-op on the CPU): the network, then the optimizer's state.
+void move_run_to(RunStart& run, c10::Device device);
 
 // The module's buffers (batch-norm statistics), e.g. to average them across ranks.
 std::vector<at::Tensor> module_buffers(networks::Network& net);
