@@ -43,7 +43,7 @@ TEST(DetectnetConfig, SampleSpecBecomesTheDetectionSettings) {
   EXPECT_EQ(c.classes.back(), "ankle_boot");
   EXPECT_EQ(c.arch.arch, "detectnet_v2");
   EXPECT_EQ(c.arch.num_classes, 10);
-  EXPECT_EQ(c.arch.n_layers, 18);
+  EXPECT_EQ(c.arch.n_layers, 10);
   EXPECT_EQ(c.arch.output_stride, 8);
   EXPECT_EQ(c.arch.base_width, 32);
   EXPECT_EQ(c.arch.in_channels, 3);
@@ -58,7 +58,8 @@ TEST(DetectnetConfig, SampleSpecBecomesTheDetectionSettings) {
   EXPECT_EQ(c.augment.preprocessing.output_channels, 3);
   EXPECT_FLOAT_EQ(c.augment.spatial.hflip_probability, 0.5f);
   EXPECT_FLOAT_EQ(c.cost.classes[9].bbox.initial_weight, 10.f);
-  EXPECT_FLOAT_EQ(c.cost.classes[0].coverage_foreground_weight, 0.05f);
+  EXPECT_FLOAT_EQ(c.cost.classes[0].coverage_foreground_weight, 0.5f);
+  EXPECT_FALSE(c.cost.enable_autoweighting);
   EXPECT_EQ(c.schedule.kind, kr::LrSchedule::Kind::kSoftStartAnnealing);
   EXPECT_DOUBLE_EQ(c.schedule.learning_rate, 1e-3);
   EXPECT_DOUBLE_EQ(c.schedule.min_learning_rate, 1e-5);
@@ -67,7 +68,9 @@ TEST(DetectnetConfig, SampleSpecBecomesTheDetectionSettings) {
   EXPECT_EQ(c.batch_size, 16);
   ASSERT_EQ(c.clustering.size(), 10u);
   EXPECT_FLOAT_EQ(c.clustering[2].minimum_bounding_box_height, 8.f);
-  EXPECT_EQ(c.clustering[2].clustering_algorithm, kd::ClusteringConfig::kDbscan);
+  EXPECT_EQ(c.clustering[2].clustering_algorithm, kd::ClusteringConfig::kNms);
+  EXPECT_FLOAT_EQ(c.clustering[2].nms_iou_threshold, 0.4f);
+  EXPECT_FLOAT_EQ(c.clustering[2].nms_confidence_threshold, 0.01f);
   EXPECT_FLOAT_EQ(c.ap.iou_thresholds.at(4), 0.5f);
   ASSERT_EQ(c.evaluation_boxes.size(), 10u);
   EXPECT_FLOAT_EQ(c.evaluation_boxes[0].minimum_height, 10.f);
