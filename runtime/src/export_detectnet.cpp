@@ -312,12 +312,7 @@ std::string deepstream_detectnet_config(const std::string& onnx_file, const std:
   os << "offsets=";
   for (int c = 0; c < channels; ++c) os << (c ? ";" : "") << "0.0";
   os << "\n";
-  os << "infer-dims=" << channels << ";" << height << ";" << width << "\n";
-  os << "model-color-format=" << (channels == 1 ? 2 : 0) << "\n";  // 2 gray, 0 RGB (kiln decodes images as RGB)
-  os << "onnx-file=" << onnx_file << "\n";
-  os << "labelfile-path=" << labels_file << "\n";
-  if (!cal_cache_file.empty()) os << "int8-calib-file=" << cal_cache_file << "\n";
-  os << "network-mode=" << (data_type == "int8" ? 1 : data_type == "fp16" ? 2 : 0) << "\n";  // 0 fp32, 1 int8, 2 fp16
+  detail::deepstream_model_properties(os, onnx_file, labels_file, cal_cache_file, data_type, channels, height, width);
   os << "network-type=0\n";  // detector
   os << "num-detected-classes=" << classes.size() << "\n";
   os << "output-blob-names=";

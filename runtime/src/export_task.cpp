@@ -95,6 +95,18 @@ std::vector<size_t> calibration_indices(size_t size, int64_t seed, const ExportT
   return indices;
 }
 
+
+void deepstream_model_properties(std::ostream& os, const std::string& onnx_file, const std::string& labels_file,
+                                 const std::string& cal_cache_file, const std::string& data_type, int channels,
+                                 int height, int width) {
+  os << "infer-dims=" << channels << ";" << height << ";" << width << "\n";
+  os << "model-color-format=" << (channels == 1 ? 2 : 0) << "\n";  // 2 gray, 0 RGB (kiln decodes images as RGB)
+  os << "onnx-file=" << onnx_file << "\n";
+  os << "labelfile-path=" << labels_file << "\n";
+  if (!cal_cache_file.empty()) os << "int8-calib-file=" << cal_cache_file << "\n";
+  os << "network-mode=" << (data_type == "int8" ? 1 : data_type == "fp16" ? 2 : 0) << "\n";  // 0 fp32, 1 int8, 2 fp16
+}
+
 }  // namespace detail
 
 namespace {
@@ -237,12 +249,7 @@ std::string deepstream_config(const std::string& onnx_file, const std::string& l
   os << "offsets=";
   for (int c = 0; c < channels; ++c) os << (c ? ";" : "") << 255.0 * at(mean, c);
   os << "\n";
-  os << "infer-dims=" << channels << ";" << height << ";" << width << "\n";
-  os << "model-color-format=" << (channels == 1 ? 2 : 0) << "\n";  // 2 gray, 0 RGB (kiln decodes images as RGB)
-  os << "onnx-file=" << onnx_file << "\n";
-  os << "labelfile-path=" << labels_file << "\n";
-  if (!cal_cache_file.empty()) os << "int8-calib-file=" << cal_cache_file << "\n";
-  os << "network-mode=" << (data_type == "int8" ? 1 : data_type == "fp16" ? 2 : 0) << "\n";  // 0 fp32, 1 int8, 2 fp16
+  detail::deepstream_model_properties(os, onnx_file, labels_file, cal_cache_file, data_type, channels, height, width);
   os << "network-type=1\n";  // classifier
   os << "num-detected-classes=" << num_classes << "\n";
   os << "output-blob-names=output\n";

@@ -4,6 +4,7 @@
 #include <ATen/Tensor.h>
 
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +32,12 @@ std::map<std::string, float> calibrate_batches(const networks::Network& net, con
 
 // The records calibration reads: --batches × --batch_size of them, a seeded sample.
 std::vector<size_t> calibration_indices(size_t size, int64_t seed, const ExportTaskOptions& opts);
+
+// The nvinfer [property] lines both DeepStream configs have: input dims and colour format, the model, label and
+// calibration files (cal_cache_file empty: none), and network-mode from data_type (fp32 / fp16 / int8).
+void deepstream_model_properties(std::ostream& os, const std::string& onnx_file, const std::string& labels_file,
+                                 const std::string& cal_cache_file, const std::string& data_type, int channels,
+                                 int height, int width);
 
 // ---- DetectNet_v2 (export_detectnet.cpp) ----
 
