@@ -95,7 +95,6 @@ std::vector<size_t> calibration_indices(size_t size, int64_t seed, const ExportT
   return indices;
 }
 
-
 void deepstream_model_properties(std::ostream& os, const std::string& onnx_file, const std::string& labels_file,
                                  const std::string& cal_cache_file, const std::string& data_type, int channels,
                                  int height, int width) {

@@ -97,8 +97,17 @@ void plot_pr_curves(const std::vector<PrCurve>& curves, const std::string& png_p
       plinit();
       plcol0(15);
       plenv(0, 1, 0, 1.05, 0, 0);
+      // A long title (evaluate's model summary) is drawn smaller so that it fits the 900-pixel width.
+      constexpr size_t kTitleChars = 70;
+      if (title.size() > kTitleChars) plschr(0, static_cast<PLFLT>(kTitleChars) / static_cast<PLFLT>(title.size()));
       pllab("recall", "precision", title.c_str());
-      constexpr PLINT kColours[] = {1, 2, 3, 4, 8, 9, 10, 11, 12, 13};  // cmap0 entries readable on white
+      plschr(0, 1);
+      // Ten colours that read on white (matplotlib's tab10) in cmap0 entries 1-10; 15 stays black.
+      constexpr int kPalette[10][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
+                                       {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                       {188, 189, 34}, {23, 190, 207}};
+      for (PLINT i = 0; i < 10; ++i) plscol0(i + 1, kPalette[i][0], kPalette[i][1], kPalette[i][2]);
+      constexpr PLINT kColours[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
       PLFLT legend_y = 0.35;
       for (size_t i = 0; i < curves.size(); ++i) {
         const PrCurve& c = curves[i];
