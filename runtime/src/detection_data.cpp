@@ -8,6 +8,7 @@
 #include "data/hash.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/runtime/detectnet_config.h"
 
 namespace kiln::runtime {
 
@@ -56,6 +57,18 @@ kd::DetectionRecord DetectionData::read(size_t i) const {
   if (i >= total_) throw Error(log::cat("detection data: record ", i, " out of range (", total_, ")"));
   const Part& p = parts_[part_of(parts_, i)];
   return p.set->read(i - p.start);
+}
+
+DetectionData open_detection_data(const DetectnetConfig& cfg, const std::vector<DetectionSource>& sources) {
+  DetectionData data(cfg.classes);
+  for (const DetectionSource& src : sources) {
+    const kd::DetectionIndex index = kd::read_detection_index(src.shards);
+    for (int f = 0; f < static_cast<int>(index.folds.size()); ++f) {
+      if ((src.fold >= 0 && f != src.fold) || f == src.except_fold) continue;
+      data.add(src.shards, f, cfg.class_mapping);
+    }
+  }
+  return data;
 }
 
 const std::vector<int>& DetectionData::class_map(size_t i) const { return parts_[part_of(parts_, i)].class_map; }

@@ -36,19 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kMaxBoxesPerImage = 100;  // detections and ground truth kept per image when ranks gather them
 
-// Every fold of each source that the config asks for.
-DetectionData open_data(const DetectnetConfig& cfg, const std::vector<DetectionSource>& sources) {
-  DetectionData data(cfg.classes);
-  for (const DetectionSource& src : sources) {
-    const kd::DetectionIndex index = kd::read_detection_index(src.shards);
-    for (int f = 0; f < static_cast<int>(index.folds.size()); ++f) {
-      if ((src.fold >= 0 && f != src.fold) || f == src.except_fold) continue;
-      data.add(src.shards, f, cfg.class_mapping);
-    }
-  }
-  return data;
-}
-
 DetectionLoaderOptions loader_options(const DetectnetConfig& cfg, bool train, int64_t epoch) {
   DetectionLoaderOptions o;
   o.batch_size = static_cast<size_t>(cfg.batch_size);
@@ -219,10 +206,10 @@ void train_impl(const RunOptions& opts, const Experiment& ex, Distributed& dist,
   if (dist.is_root()) status.emplace(opts.results_dir + "/status.json");
 
   // 1. Data.
-  const DetectionData train = open_data(cfg, cfg.train);
+  const DetectionData train = open_detection_data(cfg, cfg.train);
   train.require_objects_of_every_class("dataset_config.data_sources");
   std::optional<DetectionData> val;
-  if (!cfg.val.empty()) val.emplace(open_data(cfg, cfg.val));
+  if (!cfg.val.empty()) val.emplace(open_detection_data(cfg, cfg.val));
   const size_t n_train = cfg.max_samples > 0 ? std::min(cfg.max_samples, train.size()) : train.size();
   data::DistributedSampler sampler(n_train, dist.rank(), dist.world_size(), static_cast<uint64_t>(cfg.random_seed),
                                    /*shuffle=*/true, /*drop_last=*/false);
@@ -412,7 +399,7 @@ void run_detectnet_evaluate(const RunOptions& opts) {
     DetectnetConfig cfg = ex.cfg;
     cfg.arch = model.net->architecture();
     model.net->to(dist->device());
-    const DetectionData val = open_data(cfg, cfg.val);
+    const DetectionData val = open_detection_data(cfg, cfg.val);
     log::info(log::cat("Evaluating ", opts.model_path, " on ", val.describe()));
     const DetectionMetrics m = evaluate_detection(*model.net, val, cfg, *dist);
     if (dist->is_root()) {

@@ -58,7 +58,6 @@ ModelSpec detectnet_spec(const ExportTaskOptions& opts, const nlohmann::json& mo
           "the spec stored in " + model_path};
 }
 
-
 DetectionImages open_detection_images(const DetectnetConfig& cfg, const std::vector<DetectionSource>& sources,
                                       bool validation_source) {
   DetectionImages r;
@@ -71,14 +70,7 @@ DetectionImages open_detection_images(const DetectnetConfig& cfg, const std::vec
       return r;
     }
   }
-  DetectionData data(cfg.classes);
-  for (const DetectionSource& src : sources) {
-    const detection::DetectionIndex index = detection::read_detection_index(src.shards);
-    for (int f = 0; f < static_cast<int>(index.folds.size()); ++f) {
-      if ((src.fold >= 0 && f != src.fold) || f == src.except_fold) continue;
-      data.add(src.shards, f, cfg.class_mapping);
-    }
-  }
+  DetectionData data = open_detection_data(cfg, sources);
   if (data.size() == 0) {
     r.missing = r.key + ": no images in " + data.describe();
     return r;

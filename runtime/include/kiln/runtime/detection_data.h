@@ -17,6 +17,9 @@
 
 namespace kiln::runtime {
 
+struct DetectionSource;
+struct DetectnetConfig;
+
 // The records of one or more shard folds, read as one indexable set.
 class DetectionData {
  public:
@@ -52,6 +55,10 @@ class DetectionData {
   std::vector<uint64_t> objects_;
   std::map<std::string, uint64_t> ignored_;
 };
+
+// The folds of `sources` that they select (DetectionSource::fold / except_fold), with the config's target classes and
+// class mapping. Reads each folder's index.json (DataError when it is missing or bad).
+DetectionData open_detection_data(const DetectnetConfig& cfg, const std::vector<DetectionSource>& sources);
 
 struct DetectionBatch {
   at::Tensor images;    // float32 [N, C, H, W] in [0, 1]
