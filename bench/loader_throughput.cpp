@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "kiln/common/fs.h"
-#include "kiln/runtime/loader.h"
-#include "kiln/runtime/sampler.h"
+#include "kiln/data/loader.h"
+#include "kiln/data/sampler.h"
 
 using namespace kiln::data;
 

@@ -15,6 +15,15 @@ function(kiln_module name)
   target_include_directories(kiln_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_link_libraries(kiln_${name} PUBLIC ${M_DEPS} PRIVATE ${M_PRIVATE_DEPS})
   target_compile_options(kiln_${name} PRIVATE ${KILN_WARNINGS})
+  kiln_unity(kiln_${name})
+endfunction()
+
+# Unity batches (KILN_UNITY, see the top-level CMakeLists.txt). Sources in a batch share one translation unit, so
+# file-local names (anonymous namespaces, statics) must not repeat within a module.
+function(kiln_unity target)
+  if(KILN_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${KILN_UNITY_BATCH})
+  endif()
 endfunction()
 
 # The torch precompiled header is built once (kiln_torch_pch) and reused by every torch-heavy target.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs an ONNX model with onnxruntime (CPU execution provider) from Node.js: kiln's check that an exported model
-// computes what LibTorch computes (runtime/include/kiln/runtime/onnxruntime.h, docs/export.md).
+// computes what LibTorch computes (runtime/export/include/kiln/export/onnxruntime.h, docs/export.md).
 //
 //   node tools/ort_run.js MODEL.onnx INPUT.bin NxCxHxW OUTPUT.bin
 //       INPUT.bin: raw float32 little-endian, N*C*H*W values. Writes the model's outputs as raw float32

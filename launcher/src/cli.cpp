@@ -15,7 +15,7 @@
 #include "kiln/common/signals.h"
 #include "kiln/launcher/info.h"
 #include "kiln/launcher/launch.h"
-#include "kiln/runtime/detection/synth.h"
+#include "kiln/detection/synth.h"
 #include "kiln/runtime/detectnet.h"
 #include "kiln/runtime/export_task.h"
 #include "kiln/runtime/inference.h"

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "data/hash.h"
+#include "kiln/common/hash.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 #include "kiln/runtime/detectnet_config.h"

@@ -13,9 +13,9 @@
 #include "kiln/common/fs.h"
 #include "kiln/common/log.h"
 #include "kiln/runtime/detectnet.h"
-#include "kiln/runtime/detection/image_io.h"
-#include "kiln/runtime/detection/kitti.h"
-#include "kiln/runtime/detection/shards.h"
+#include "kiln/detection/image_io.h"
+#include "kiln/detection/kitti.h"
+#include "kiln/detection/shards.h"
 #include "kiln/runtime/report.h"
 #include "kiln/specs/detectnet_v2.h"
 

@@ -18,10 +18,10 @@
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "kiln/networks/detectnet_v2.h"
-#include "kiln/runtime/calibrate.h"
-#include "kiln/runtime/export.h"
+#include "kiln/export/calibrate.h"
+#include "kiln/export/export.h"
 #include "kiln/runtime/export_task.h"
-#include "kiln/runtime/onnxruntime.h"
+#include "kiln/export/onnxruntime.h"
 #include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::runtime {

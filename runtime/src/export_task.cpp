@@ -1,5 +1,5 @@
 // `kiln classification export` and `kiln detectnet_v2 export`: calibrate (int8), export, write the DeepStream files,
-// and check the result in onnxruntime against LibTorch. The ONNX writer is kiln_export (runtime/src/export/); this is
+// and check the result in onnxruntime against LibTorch. The ONNX writer is kiln_export (runtime/export/src/); this is
 // the subtask around it. Which network is exported is the model file's (export_task.h).
 #include "kiln/runtime/export_task.h"
 
@@ -23,16 +23,16 @@
 #include "kiln/common/signals.h"
 #include "kiln/networks/detectnet_v2.h"
 #include "kiln/networks/graph.h"
-#include "kiln/runtime/calibrate.h"
+#include "kiln/export/calibrate.h"
 #include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/detection_data.h"
 #include "kiln/runtime/detectnet_config.h"
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
-#include "kiln/runtime/export.h"
-#include "kiln/runtime/onnxruntime.h"
+#include "kiln/export/export.h"
+#include "kiln/export/onnxruntime.h"
 #include "kiln/runtime/report.h"
-#include "kiln/runtime/sampler.h"
+#include "kiln/data/sampler.h"
 #include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::runtime {

@@ -16,7 +16,7 @@
 #include "kiln/runtime/detection_data.h"
 #include "kiln/runtime/detectnet_config.h"
 #include "kiln/runtime/experiment.h"
-#include "kiln/runtime/export.h"
+#include "kiln/export/export.h"
 #include "kiln/runtime/export_task.h"
 
 namespace kiln::runtime::detail {

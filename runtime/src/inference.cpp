@@ -34,11 +34,11 @@
 #include "kiln/common/signals.h"
 #include "kiln/runtime/annotate.h"
 #include "kiln/runtime/checkpoint.h"
-#include "kiln/runtime/dataset.h"
+#include "kiln/data/dataset.h"
 #include "kiln/runtime/device.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/experiment.h"
-#include "kiln/runtime/loader.h"
+#include "kiln/data/loader.h"
 #include "kiln/runtime/report.h"
 #include "kiln/specs/classification.h"
 

@@ -12,7 +12,7 @@
 #include <map>
 #include <memory>
 
-#include "data/byte_io.h"
+#include "kiln/common/byte_io.h"
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kiln/runtime/annotate.h"
-#include "kiln/runtime/dataset.h"
+#include "kiln/data/dataset.h"
 #include "kiln/runtime/inference.h"
 
 namespace kiln::runtime::detail {

@@ -21,7 +21,7 @@
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
-#include "kiln/runtime/sampler.h"
+#include "kiln/data/sampler.h"
 #include "kiln/runtime/tasks.h"
 #include "kiln/runtime/train_step.h"
 #include "kiln/specs/classification.h"

@@ -1,7 +1,7 @@
 #include <set>
 
 #include "data/test_util.h"
-#include "kiln/runtime/loader.h"
+#include "kiln/data/loader.h"
 
 namespace kiln::data {
 namespace {

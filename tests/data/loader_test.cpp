@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "data/test_util.h"
-#include "kiln/runtime/loader.h"
-#include "kiln/runtime/sampler.h"
+#include "kiln/data/loader.h"
+#include "kiln/data/sampler.h"
 
 namespace kiln::data {
 namespace {

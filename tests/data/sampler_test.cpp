@@ -5,7 +5,7 @@
 #include <numeric>
 #include <set>
 
-#include "kiln/runtime/sampler.h"
+#include "kiln/data/sampler.h"
 
 namespace kiln::data {
 namespace {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "kiln/common/error.h"
-#include "kiln/runtime/dataset.h"
+#include "kiln/data/dataset.h"
 
 namespace kiln::data::test {
 

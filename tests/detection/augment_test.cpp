@@ -1,6 +1,6 @@
 // Detection sample preparation: the image warp and the box transform agree, and augmentation stays in its ranges
-// (runtime/include/kiln/runtime/detection/augment.h).
-#include "kiln/runtime/detection/augment.h"
+// (runtime/include/kiln/detection/augment.h).
+#include "kiln/detection/augment.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "kiln/runtime/detection/average_precision.h"
+#include "kiln/detection/average_precision.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "kiln/runtime/detection/cluster.h"
+#include "kiln/detection/cluster.h"
 
 #include <gtest/gtest.h>
 

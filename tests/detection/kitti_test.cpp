@@ -1,5 +1,5 @@
-// KITTI label parsing and formatting (runtime/include/kiln/runtime/detection/kitti.h).
-#include "kiln/runtime/detection/kitti.h"
+// KITTI label parsing and formatting (runtime/include/kiln/detection/kitti.h).
+#include "kiln/detection/kitti.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
 // Rasterised targets, read back as if a perfect network had predicted them, cluster into the ground-truth boxes and
 // score AP 1: the rasteriser, decoding, clustering and AP agree with each other.
-#include "kiln/runtime/detection/postprocess.h"
+#include "kiln/detection/postprocess.h"
 
 #include <gtest/gtest.h>
 
 #include "kiln/common/error.h"
-#include "kiln/runtime/detection/average_precision.h"
+#include "kiln/detection/average_precision.h"
 
 namespace kd = kiln::detection;
 

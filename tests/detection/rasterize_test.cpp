@@ -1,5 +1,5 @@
-// DetectNet_v2 target rasterisation against hand-computed cells (runtime/include/kiln/runtime/detection/rasterize.h).
-#include "kiln/runtime/detection/rasterize.h"
+// DetectNet_v2 target rasterisation against hand-computed cells (runtime/include/kiln/detection/rasterize.h).
+#include "kiln/detection/rasterize.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// kiln detection shards: round trip and corruption checks (runtime/include/kiln/runtime/detection/shards.h).
-#include "kiln/runtime/detection/shards.h"
+// kiln detection shards: round trip and corruption checks (runtime/include/kiln/detection/shards.h).
+#include "kiln/detection/shards.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // generate_synth_kitti (docs/synth_kitti.md): determinism, layout, label validity, box tightness, bad options.
-#include "kiln/runtime/detection/synth.h"
+#include "kiln/detection/synth.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "kiln/common/error.h"
-#include "kiln/runtime/detection/kitti.h"
+#include "kiln/detection/kitti.h"
 
 namespace fs = std::filesystem;
 using namespace kiln::detection;

@@ -19,9 +19,9 @@
 #include "kiln/common/error.h"
 #include "kiln/networks/detectnet_v2.h"
 #include "kiln/networks/graph.h"
-#include "kiln/runtime/calibrate.h"
-#include "kiln/runtime/export.h"
-#include "kiln/runtime/onnxruntime.h"
+#include "kiln/export/calibrate.h"
+#include "kiln/export/export.h"
+#include "kiln/export/onnxruntime.h"
 #include "support/bn_stats.h"
 
 namespace fs = std::filesystem;

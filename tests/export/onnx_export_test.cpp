@@ -16,8 +16,8 @@
 #include "kiln/common/fs.h"
 #include "kiln/networks/graph.h"
 #include "kiln/networks/network.h"
-#include "kiln/runtime/export.h"
-#include "kiln/runtime/onnxruntime.h"
+#include "kiln/export/export.h"
+#include "kiln/export/onnxruntime.h"
 #include "support/bn_stats.h"
 
 namespace fs = std::filesystem;

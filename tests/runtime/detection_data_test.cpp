@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "kiln/common/error.h"
-#include "kiln/runtime/detection/synth.h"
+#include "kiln/detection/synth.h"
 #include "kiln/runtime/detectnet.h"
 #include "support/expect_error.h"
 

@@ -8,7 +8,7 @@
 
 #include "kiln/common/error.h"
 #include "kiln/runtime/detectnet.h"
-#include "kiln/runtime/detection/shards.h"
+#include "kiln/detection/shards.h"
 #include "kiln/specs/spec.h"
 #include "support/expect_error.h"
 

@@ -21,7 +21,7 @@
 #include "kiln/common/fs.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/checkpoint.h"
-#include "kiln/runtime/dataset.h"
+#include "kiln/data/dataset.h"
 
 #include "kiln/common/third_party_begin.h"
 #define STB_IMAGE_STATIC

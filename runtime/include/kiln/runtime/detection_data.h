@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "kiln/runtime/detection/augment.h"
-#include "kiln/runtime/detection/rasterize.h"
-#include "kiln/runtime/detection/shards.h"
-#include "kiln/runtime/prefetch.h"
+#include "kiln/detection/augment.h"
+#include "kiln/detection/rasterize.h"
+#include "kiln/detection/shards.h"
+#include "kiln/data/prefetch.h"
 
 namespace kiln::runtime {
 

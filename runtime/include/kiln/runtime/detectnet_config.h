@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "kiln/networks/network.h"
-#include "kiln/runtime/detection/augment.h"
-#include "kiln/runtime/detection/average_precision.h"
-#include "kiln/runtime/detection/cluster.h"
-#include "kiln/runtime/detection/rasterize.h"
+#include "kiln/detection/augment.h"
+#include "kiln/detection/average_precision.h"
+#include "kiln/detection/cluster.h"
+#include "kiln/detection/rasterize.h"
 #include "kiln/runtime/detection_loss.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/schedule.h"

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/networks/network.h"
-#include "kiln/runtime/dataset.h"
-#include "kiln/runtime/loader.h"
+#include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
 
 namespace kiln::runtime {
 

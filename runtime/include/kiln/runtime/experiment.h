@@ -10,8 +10,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "kiln/networks/network.h"
-#include "kiln/runtime/dataset.h"
-#include "kiln/runtime/loader.h"
+#include "kiln/data/dataset.h"
+#include "kiln/data/loader.h"
 #include "kiln/runtime/schedule.h"
 #include "kiln/specs/spec.h"
 
