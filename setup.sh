@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kiln setup: installs every missing Debian package (idempotent, quiet when nothing is missing), then builds.
-#   ./setup.sh            install + build (Release-like, into ./build)
-#   KILN_BUILD_DIR=dir    build somewhere else
+#   ./setup.sh                          install + build (Release, into ./build)
+#   KILN_BUILD_DIR=dir                  build somewhere else
+#   KILN_BUILD_TYPE=RelWithDebInfo      a build with debug information (or Debug)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
@@ -49,10 +50,8 @@ if ! grep -qs "\"version\": \"$ORT_NODE_VERSION\"" .deps/node_modules/onnxruntim
 fi
 
 BUILD_DIR=${KILN_BUILD_DIR:-build}
-# ccache must not be confused by the precompiled header.
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [ ! -f "$BUILD_DIR/build.ninja" ] || [ -n "${KILN_BUILD_TYPE:-}" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${KILN_BUILD_TYPE:-Release}" >/dev/null
 fi
 if ! cmake --build "$BUILD_DIR" -- -j"$(nproc)" >"$BUILD_DIR/build.log" 2>&1; then
   grep -E "error|FAILED" "$BUILD_DIR/build.log" | head -40 >&2

@@ -16,6 +16,7 @@
 #include "kiln/common/log.h"
 #include "kiln/common/fs.h"
 #include "kiln/launcher/supervisor.h"
+#include "kiln/runtime/results_layout.h"
 
 namespace kiln::launcher {
 
@@ -75,7 +76,7 @@ cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterC
     o.env["OPENBLAS_NUM_THREADS"] = threads;
     o.oversubscribe = ranks > cores;
   }
-  if (!job.results_dir.empty()) o.log_dir = job.results_dir + "/logs";
+  if (!job.results_dir.empty()) o.log_dir = runtime::ResultsLayout(job.results_dir).logs();
   // Without the launcher's control plane (a batch script), rank 0 hosts one and announces it over MPI.
   if (launcher_control_plane) {
     o.env["KILN_MASTER_ADDR"] = config.network.master_addr.empty()
@@ -100,7 +101,7 @@ int launch_job(const JobLaunch& job) {
   config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
   if (!job.emit_sbatch.empty()) {
     // Slurm opens the script's --output file before the script runs and does not create its directory.
-    if (!job.results_dir.empty()) std::filesystem::create_directories(job.results_dir + "/logs");
+    if (!job.results_dir.empty()) std::filesystem::create_directories(runtime::ResultsLayout(job.results_dir).logs());
     cluster::LaunchOptions batch = job_options(job, config, exe, cores, false);
     batch.workdir = std::filesystem::current_path().string();
     atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, batch));
@@ -133,7 +134,7 @@ int launch_job(const JobLaunch& job) {
     if (srun != run.argv.end()) run.argv.insert(srun + 1, "--label");
     run.srun_labels = true;
   }
-  run.logs_dir = job.results_dir.empty() ? "" : job.results_dir + "/logs";
+  run.logs_dir = job.results_dir.empty() ? "" : runtime::ResultsLayout(job.results_dir).logs();
   run.host = host_name();
   const int code = supervise(run);
   std::lock_guard<std::mutex> lock(mu);

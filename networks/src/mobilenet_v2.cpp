@@ -113,8 +113,6 @@ constexpr StageSetting kStages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2
                                     {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 constexpr int kNumStages = sizeof(kStages) / sizeof(kStages[0]);
 
-}  // namespace
-
 class MobileNetV2 : public Network {
  public:
   explicit MobileNetV2(Architecture a) : arch_(std::move(a)) {
@@ -198,6 +196,8 @@ class MobileNetV2 : public Network {
   std::string last_name_;
   torch::nn::Linear fc_{nullptr};
 };
+
+}  // namespace
 
 std::shared_ptr<Network> make_mobilenet_v2(Architecture arch) {
   return std::make_shared<MobileNetV2>(std::move(arch));

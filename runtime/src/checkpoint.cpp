@@ -5,7 +5,6 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <sstream>
@@ -52,27 +51,24 @@ ModelFile make_model_file(const CheckpointContent& c) {
   return f;
 }
 
-std::string save_checkpoint(const std::string& results_dir, const CheckpointContent& c) {
-  const fs::path dir = fs::path(results_dir) / "checkpoints";
-  fs::create_directories(dir);
-  char name[96];
-  std::snprintf(name, sizeof name, "%s_epoch_%03lld.kiln", c.net->architecture().arch.c_str(),
-                static_cast<long long>(c.state->epoch));
-  const std::string path = (dir / name).string();
+std::string save_checkpoint(const ResultsLayout& results, const CheckpointContent& c) {
+  fs::create_directories(results.checkpoints());
+  const std::string name = results.checkpoint_name(c.net->architecture().arch, c.state->epoch);
+  const std::string path = results.checkpoints() + "/" + name;
   write_model_file(path, make_model_file(c));
-  atomic_write_string((dir / "latest").string(), std::string(name) + "\n");
+  atomic_write_string(results.latest_pointer(), name + "\n");
   return path;
 }
 
-std::string save_final_model(const std::string& results_dir, CheckpointContent c) {
+std::string save_final_model(const ResultsLayout& results, CheckpointContent c) {
   c.optimizer = nullptr;
-  const std::string path = results_dir + "/model.kiln";
+  const std::string path = results.model();
   write_model_file(path, make_model_file(c));
   return path;
 }
 
-std::optional<std::string> latest_checkpoint(const std::string& results_dir) {
-  const fs::path pointer = fs::path(results_dir) / "checkpoints" / "latest";
+std::optional<std::string> latest_checkpoint(const ResultsLayout& results) {
+  const fs::path pointer = results.latest_pointer();
   if (!fs::exists(pointer)) return std::nullopt;
   std::string name = read_file(pointer.string());
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();

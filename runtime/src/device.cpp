@@ -1,10 +1,16 @@
 #include "kiln/runtime/device.h"
 
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <torch/cuda.h>
+
+#include <algorithm>
+#include <thread>
 
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/runtime/tasks.h"
 
 namespace kiln::runtime {
 
@@ -24,6 +30,19 @@ c10::Device select_device(const std::string& preference, const cluster::RankInfo
   if (gpu >= devices)
     throw UsageError(log::cat(rank.str(), " maps to cuda:", gpu, " but this host has ", devices, " CUDA device(s)"));
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu));
+}
+
+int configure_threads(int requested, const cluster::RankInfo& rank) {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = requested > 0 ? requested : cluster::threads_per_rank(rank, hw);
+  at::set_num_threads(threads);  // LibTorch's pool, and OpenMP's under Debian's OpenMP build
+  // OpenBLAS keeps its own pool, sized from OPENBLAS_NUM_THREADS or all cores when it loads. kiln's local launcher
+  // sets the variable, but srun, a bare mpirun or torchrun do not: resize it here so every launch path gets the
+  // same per-rank share. Looked up at run time, as the BLAS behind LibTorch may not be OpenBLAS.
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(threads);
+  return threads;
 }
 
 }  // namespace kiln::runtime

@@ -136,7 +136,7 @@ nlohmann::json verify_detectnet(networks::Network& net, const DetectnetConfig& c
   if (!onnxruntime_available()) {
     log::warn("onnxruntime (node + onnxruntime-node, installed by ./setup.sh) is not available: the exported model "
               "was checked by the ONNX checker only");
-    return {};
+    return nlohmann::json::object();  // nothing to add to the KPIs (a null json cannot be merged into them)
   }
   const auto& a = net.architecture();
   const int64_t C = a.num_classes;

@@ -32,6 +32,7 @@
 #include "kiln/export/export.h"
 #include "kiln/export/onnxruntime.h"
 #include "kiln/runtime/report.h"
+#include "kiln/runtime/results_layout.h"
 #include "kiln/data/sampler.h"
 #include "kiln/specs/detectnet_v2.h"
 
@@ -166,7 +167,7 @@ nlohmann::json verify(networks::Network& net, const ClassificationConfig& cfg, c
   if (!onnxruntime_available()) {
     log::warn("onnxruntime (node + onnxruntime-node, installed by ./setup.sh) is not available: the exported model "
               "was checked by the ONNX checker only");
-    return {};
+    return nlohmann::json::object();  // nothing to add to the KPIs (a null json cannot be merged into them)
   }
   std::string key;
   const int64_t limit = type == DataType::kInt8 ? opts.eval_images : 64;
@@ -273,11 +274,11 @@ void run_export(const ExportTaskOptions& opts) {
   parse_calibration_method(opts.cal_method);  // a bad name is exit 2 before any work
   const std::string out_dir = fs::path(opts.output_path).parent_path().string();
   ensure_writable_dir(out_dir.empty() ? "." : out_dir);
-  const std::string results = opts.results_dir.empty() ? (out_dir.empty() ? "." : out_dir) : opts.results_dir;
-  ensure_writable_dir(results);
+  const ResultsLayout results = ResultsLayout::resolve(opts.results_dir, opts.output_path);
+  ensure_writable_dir(results.dir());
   const std::string cache_path = opts.cal_cache_file.empty() ? (fs::path(out_dir) / "cal.bin").string() : opts.cal_cache_file;
 
-  const StatusLog status(results + "/status.json");
+  const StatusLog status(results.status());
   try {
     status.write(StatusLog::Status::kStarted, "Starting export.");
     LoadedModel model = load_model(opts.run.model_path);

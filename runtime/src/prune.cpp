@@ -19,6 +19,7 @@
 #include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/model_file.h"
 #include "kiln/runtime/report.h"
+#include "kiln/runtime/results_layout.h"
 
 namespace kiln::runtime {
 
@@ -317,10 +318,10 @@ void run_prune(const PruneTaskOptions& opts) {
   if (opts.output_path.empty()) throw UsageError("prune needs the output model file: -o <pruned.kiln>");
   namespace fs = std::filesystem;
   const std::string out_dir = fs::path(opts.output_path).parent_path().string();
-  const std::string results = opts.results_dir.empty() ? (out_dir.empty() ? "." : out_dir) : opts.results_dir;
+  const ResultsLayout results = ResultsLayout::resolve(opts.results_dir, opts.output_path);
   ensure_writable_dir(out_dir.empty() ? "." : out_dir);
-  ensure_writable_dir(results);
-  const StatusLog status(results + "/status.json");
+  ensure_writable_dir(results.dir());
+  const StatusLog status(results.status());
   try {
     status.write(StatusLog::Status::kStarted, "Starting pruning.");
     LoadedModel model = load_model(opts.model_path);

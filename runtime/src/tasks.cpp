@@ -11,6 +11,7 @@
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
+#include "kiln/runtime/results_layout.h"
 #include "kiln/runtime/tasks.h"
 #include "kiln/specs/classification.h"
 
@@ -26,14 +27,13 @@ void run_evaluate(const RunOptions& opts) {
   const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
   const ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
   if (opts.model_path.empty()) throw UsageError("evaluate needs the model to evaluate: -m <model.kiln>");
-  const std::string given = opts.results_dir.empty() ? fs::path(opts.model_path).parent_path().string() : opts.results_dir;
-  const std::string results = given.empty() ? "." : given;
-  ensure_writable_dir(results);
+  const ResultsLayout results = ResultsLayout::resolve(opts.results_dir, opts.model_path);
+  ensure_writable_dir(results.dir());
   const c10::Device device = select_device(opts.device, opts.rank);
   Distributed dist(opts.rank, device);  // N ranks each evaluate a shard; rank 0 reports
   if (!dist.is_root()) log::set_level(log::Level::kWarn);
   configure_threads(opts.threads, opts.rank);
-  const StatusLog status(results + "/status.json");
+  const StatusLog status(results.status());
   try {
     LoadedModel model = load_model(opts.model_path);
     model.net->to(device);
@@ -51,7 +51,7 @@ void run_evaluate(const RunOptions& opts) {
     if (!dist.is_root()) return;
     const auto names = model.class_names.empty() ? ds->class_names() : model.class_names;
     const Metrics m = Metrics::from_counts(counts, static_cast<int>(cfg.top_k), names);
-    const std::string out = results + "/evaluation";
+    const std::string out = results.evaluation();
     write_metrics(m, out);
     log::info(m.table());
     log::info("Metrics written to " + out);

@@ -1,5 +1,6 @@
 // NCCL backend: compiled whenever CUDA + NCCL are found; the GPU tests skip cleanly without a device (or with a
 // CPU-only LibTorch, such as Debian's). World size 1 on one GPU checks the plumbing: stream, events, dtypes.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 

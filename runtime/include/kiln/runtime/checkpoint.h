@@ -1,5 +1,6 @@
-// Checkpoint layout in a results dir: checkpoints/<arch>_epoch_NNN.kiln, checkpoints/latest (the newest file's
-// name, replaced atomically after the checkpoint itself is durable), and model.kiln (weights only) at the end.
+// Checkpoints in a results folder (results_layout.h): checkpoints/<arch>_epoch_NNN.kiln, checkpoints/latest (the
+// newest file's name, replaced atomically after the checkpoint itself is durable), and model.kiln (weights only) at
+// the end.
 #pragma once
 #include <torch/optim/optimizer.h>
 
@@ -10,6 +11,7 @@
 #include "kiln/networks/network.h"
 #include "kiln/runtime/model_file.h"
 #include "kiln/runtime/report.h"
+#include "kiln/runtime/results_layout.h"
 
 namespace kiln::runtime {
 
@@ -32,13 +34,12 @@ struct CheckpointContent {
 
 ModelFile make_model_file(const CheckpointContent& c);
 // Writes checkpoints/<arch>_epoch_NNN.kiln and moves the `latest` pointer; returns the checkpoint path.
-std::string save_checkpoint(const std::string& results_dir, const CheckpointContent& c);
-// The final model: <results_dir>/model.kiln, weights, architecture, classes and spec without the optimizer state.
-// Returns its path.
-std::string save_final_model(const std::string& results_dir, CheckpointContent c);
+std::string save_checkpoint(const ResultsLayout& results, const CheckpointContent& c);
+// The final model: model.kiln, weights, architecture, classes and spec without the optimizer state. Returns its path.
+std::string save_final_model(const ResultsLayout& results, CheckpointContent c);
 
 // The checkpoint `latest` points at, if any (a dangling pointer is a DataError naming it).
-std::optional<std::string> latest_checkpoint(const std::string& results_dir);
+std::optional<std::string> latest_checkpoint(const ResultsLayout& results);
 // Restores weights, optimizer, RNG and training state from a checkpoint; checks the architecture matches.
 TrainState resume_from(const std::string& path, const ModelFile& file, networks::Network& net,
                        torch::optim::Optimizer& optimizer);

@@ -52,38 +52,4 @@ class TrainStep {
   std::vector<at::Tensor> reg_weights_;  // TAO's reg_config scope: conv (4-D) and dense (2-D) weights only
 };
 
-class Distributed;
-
-// A pruned model, or a checkpoint of its retraining, carries its own layer widths: they replace the spec's defaults
-// when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
-void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path);
-
-// What a training run starts from: the latest checkpoint in `results_dir` (to resume), else the pretrained model
-// (when `pretrained` is set), else nothing; the network is built with that file's layer widths when they differ from
-// the defaults (adopt_layer_widths), its trainable parameters chosen by `freeze_blocks`, and the optimizer made at
-// `initial_lr`. The torch RNG is seeded first, so a fresh network's weights follow from `seed`. Pretrained weights
-// (no checkpoint to resume) are loaded here; resuming is the caller's (resume_from), as it restores more state.
-struct RunStart {
-  std::optional<std::string> latest;  // the checkpoint to resume
-  std::optional<ModelFile> source;    // its contents, else the pretrained model's
-  std::shared_ptr<networks::Network> net;
-  std::vector<at::Tensor> params;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-};
-RunStart start_run(const std::string& results_dir, const std::string& pretrained, networks::Architecture arch,
-                   const std::vector<int64_t>& freeze_blocks, const OptimizerConfig& optimizer, double initial_lr,
-                   uint64_t seed);
-
-// Moves a run restored on the CPU to `device` (no-op on the CPU): the network, then the optimizer's state.
-void move_run_to(RunStart& run, c10::Device device);
-
-// The module's buffers (batch-norm statistics), e.g. to average them across ranks.
-std::vector<at::Tensor> module_buffers(networks::Network& net);
-
-// The bucketed gradient reducer of a data-parallel run (nullptr on one rank), after broadcasting rank 0's parameters
-// and buffers so every replica starts identical.
-std::unique_ptr<collectives::GradientReducer> make_reducer(Distributed& dist, networks::Network& net,
-                                                           const std::vector<at::Tensor>& params,
-                                                           const DataParallelConfig& dp);
-
 }  // namespace kiln::runtime

@@ -1,0 +1,165 @@
+// The run skeleton: what every training run shares, written once. A task (classification, DetectNet_v2) plugs in
+// what differs — its data, its step, its validation metrics and how they are reported — and `Run` does the rest:
+//   1. the rank's set-up: results folder (results_layout.h), log level, threads, determinism, status.json (rank 0);
+//   2. the sampler, steps per epoch, LR scaling by ranks;
+//   3. the start: resume from checkpoints/latest or load pretrained weights (run_start.h), the gradient reducer;
+//   4. the loop: interrupts, fail-fast checks, the LR of every global step, progress bars;
+//   5. per epoch: metrics summed over ranks, batch-norm statistics averaged, validation when due, status events with
+//      ETA, training_history.csv and training_curves.png, checkpoints on their cadence (rank 0);
+//   6. the final model and the SUCCESS event, or a FAILURE event and ABORT for the other ranks.
+#pragma once
+#include <ATen/Tensor.h>
+#include <c10/core/Device.h>
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/collectives/reducer.h"
+#include "kiln/networks/network.h"
+#include "kiln/runtime/experiment.h"
+#include "kiln/runtime/report.h"
+#include "kiln/runtime/results_layout.h"
+#include "kiln/runtime/schedule.h"
+#include "kiln/runtime/tasks.h"
+
+namespace kiln::runtime {
+
+class Distributed;
+
+// The settings every training run has, taken from the task's spec.
+struct RunSettings {
+  networks::Architecture arch;  // completed by the task's data (e.g. num_classes)
+  std::vector<int64_t> freeze_blocks;
+  std::string pretrained_model_path;  // -m overrides it
+  int64_t batch_size = 1, n_epochs = 1, random_seed = 42;
+  std::string batch_size_key;  // the spec key, for messages
+  int64_t checkpoint_interval = 1;
+  int64_t validation_period = 1, first_validation_epoch = 1;
+  LrSchedule schedule;  // before any linear scaling by ranks
+  OptimizerConfig optimizer;
+  DataParallelConfig data_parallel;
+  std::string spec_yaml;  // the resolved spec, stored in checkpoints and the model
+};
+
+// The schedule a run of `world_size` ranks follows: with linear LR scaling every learning rate of the schedule (the
+// base and the floor of DetectNet_v2's soft-start annealing) is multiplied by the number of ranks.
+LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, int world_size);
+
+// When a run writes a checkpoint: every `interval` epochs and after the last.
+class CheckpointCadence {
+ public:
+  explicit CheckpointCadence(int64_t interval);
+  bool due(int64_t epochs_done, int64_t n_epochs) const;
+
+ private:
+  int64_t interval_;
+};
+
+// Validation runs every `period` epochs from `first` on, and after the last epoch; period 0 never.
+bool validation_due(int64_t epochs_done, int64_t n_epochs, int64_t period, int64_t first);
+
+// What a task sees of the run once the model exists.
+struct RunContext {
+  Distributed& dist;
+  const ResultsLayout& results;
+  c10::Device device;
+  networks::Network& net;
+  torch::optim::Optimizer& optimizer;
+  collectives::GradientReducer* reducer;  // nullptr on one rank
+};
+
+// One batch's contribution to the epoch's metrics.
+struct StepStats {
+  double loss = 0;      // mean loss of the batch
+  int64_t images = 0;   // batch size
+  int64_t correct = 0;  // top-1 hits (tasks without training accuracy leave 0)
+};
+
+// The batches of one epoch of this rank's share. next() fetches the next batch (false: the epoch is over); run()
+// trains on it at `lr`.
+class EpochSteps {
+ public:
+  virtual ~EpochSteps() = default;
+  virtual bool next() = 0;
+  virtual StepStats run(double lr) = 0;
+};
+
+// How the task's epochs are reported: the columns of training_history.csv after `epoch` (each an EpochRecord
+// field), the name of the curves' metric panel, and whether there is a training accuracy.
+struct HistoryColumn {
+  const char* name;
+  double EpochRecord::*field;
+};
+struct ReportFormat {
+  std::vector<HistoryColumn> history;
+  std::string metric = "accuracy";
+  bool train_accuracy = true;
+};
+
+// What differs between tasks.
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+
+  // Data, opened once the rank has joined the world; may complete the architecture (e.g. the number of classes).
+  virtual void open_data(networks::Architecture& arch) = 0;
+  virtual size_t train_size() const = 0;                   // samples the sampler draws from
+  virtual std::string describe_data() const = 0;           // for the "Data:" log line
+  virtual std::vector<std::string> class_names() const = 0;  // stored in checkpoints and the model
+  virtual bool has_validation() const = 0;
+
+  // The model is built (resumed or fresh) and on its device.
+  virtual void restore(const nlohmann::json& checkpoint_meta) { (void)checkpoint_meta; }
+  virtual nlohmann::json checkpoint_extra() const { return nlohmann::json::object(); }  // merged into the meta
+  virtual std::string describe_model() const { return ""; }  // appended to the "Model:" log line
+  virtual void prepare(const RunContext& run) = 0;
+
+  // Each epoch.
+  virtual std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) = 0;
+  virtual std::vector<double> epoch_sums() const { return {}; }  // extra per-epoch sums, reduced with the metrics
+  virtual void end_epoch(const std::vector<double>& summed) { (void)summed; }
+  virtual void validate(EpochRecord& record) = 0;  // every rank; fills val_loss / val_accuracy
+  virtual void write_validation(const ResultsLayout& results) { (void)results; }  // rank 0, after validate
+
+  // Reports.
+  virtual ReportFormat report_format() const = 0;
+  virtual nlohmann::json kpi(const EpochRecord& record) const = 0;
+  virtual nlohmann::json graphical(const EpochRecord& record) const = 0;
+  virtual nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const = 0;
+};
+
+class Run {
+ public:
+  Run(const RunOptions& options, RunSettings settings, Distributed& dist);
+  // Trains `task` to settings.n_epochs (resuming where checkpoints/latest left off). `status` is where rank 0's
+  // status log lives, so the caller can record a failure in it.
+  void train(TrainingTask& task, std::optional<StatusLog>& status);
+
+ private:
+  struct Loop;
+  const RunOptions& options_;
+  RunSettings settings_;
+  Distributed& dist_;
+  ResultsLayout results_;
+};
+
+// The entry of every `train` subtask: `load` reads and validates the spec (before this rank joins the world, so a bad
+// spec is exit 2 on every rank alike) and returns the run's settings and the task; then the rank joins the world and
+// trains. When anything fails, the failure is recorded in status.json and every other rank is told to stop.
+struct LoadedTask {
+  RunSettings settings;
+  std::unique_ptr<TrainingTask> task;
+};
+void run_training(const RunOptions& options, const std::function<LoadedTask()>& load);
+
+// Writes training_history.csv: `epoch`, then the format's columns, one row per epoch.
+std::string history_csv(const std::vector<EpochRecord>& history, const ReportFormat& format);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,31 @@
+#include "kiln/runtime/results_layout.h"
+
+#include <cstdio>
+#include <filesystem>
+
+namespace kiln::runtime {
+
+ResultsLayout::ResultsLayout(std::string dir) : dir_(dir.empty() ? "." : std::move(dir)) {}
+
+ResultsLayout ResultsLayout::resolve(const std::string& given, const std::string& beside) {
+  if (!given.empty()) return ResultsLayout(given);
+  return ResultsLayout(std::filesystem::path(beside).parent_path().string());
+}
+
+std::string ResultsLayout::path(const char* name) const { return dir_ + "/" + name; }
+std::string ResultsLayout::status() const { return path("status.json"); }
+std::string ResultsLayout::logs() const { return path("logs"); }
+std::string ResultsLayout::checkpoints() const { return path("checkpoints"); }
+std::string ResultsLayout::latest_pointer() const { return path("checkpoints/latest"); }
+std::string ResultsLayout::model() const { return path("model.kiln"); }
+std::string ResultsLayout::history() const { return path("training_history.csv"); }
+std::string ResultsLayout::curves() const { return path("training_curves.png"); }
+std::string ResultsLayout::evaluation() const { return path("evaluation"); }
+
+std::string ResultsLayout::checkpoint_name(const std::string& arch, int64_t epoch) const {
+  char name[96];
+  std::snprintf(name, sizeof name, "%s_epoch_%03lld.kiln", arch.c_str(), static_cast<long long>(epoch));
+  return name;
+}
+
+}  // namespace kiln::runtime

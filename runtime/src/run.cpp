@@ -1,0 +1,290 @@
+// The run skeleton (run.h): the training loop every task shares, top to bottom.
+#include "kiln/runtime/run.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iomanip>
+#include <sstream>
+
+#include "kiln/common/error.h"
+#include "kiln/common/fs.h"
+#include "kiln/common/log.h"
+#include "kiln/common/signals.h"
+#include "kiln/data/sampler.h"
+#include "kiln/runtime/checkpoint.h"
+#include "kiln/runtime/device.h"
+#include "kiln/runtime/distributed.h"
+#include "kiln/runtime/run_start.h"
+
+namespace kiln::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const Clock::time_point g_process_start = Clock::now();  // static initialisation: as good as process start
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, int world_size) {
+  if (!dp.linear_lr_scaling) return schedule;
+  schedule.learning_rate *= world_size;
+  schedule.min_learning_rate *= world_size;
+  return schedule;
+}
+
+CheckpointCadence::CheckpointCadence(int64_t interval) : interval_(std::max<int64_t>(1, interval)) {}
+
+bool CheckpointCadence::due(int64_t epochs_done, int64_t n_epochs) const {
+  return epochs_done % interval_ == 0 || epochs_done == n_epochs;
+}
+
+bool validation_due(int64_t epochs_done, int64_t n_epochs, int64_t period, int64_t first) {
+  if (period <= 0 || epochs_done < first) return false;
+  return epochs_done % period == 0 || epochs_done == n_epochs;
+}
+
+// One run's state while it trains: what was set up, then one method per part of an epoch.
+struct Run::Loop {
+  Run& run;
+  TrainingTask& task;
+  std::optional<StatusLog>& status;
+  const RunSettings& s;
+  Distributed& dist;
+  int threads = 0;
+  std::optional<data::DistributedSampler> sampler;
+  int64_t steps_per_epoch = 0, total_steps = 0, global_batch = 0;
+  LrSchedule schedule;
+  RunStart start;
+  TrainState state;
+  std::unique_ptr<collectives::GradientReducer> reducer;
+  std::optional<CheckpointContent> content;
+  bool first_step_logged = false;
+
+  Loop(Run& r, TrainingTask& t, std::optional<StatusLog>& st)
+      : run(r), task(t), status(st), s(r.settings_), dist(r.dist_) {}
+
+  void set_up_rank() {
+    ensure_writable_dir(run.results_.dir());
+    if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems
+    threads = configure_threads(run.options_.threads, run.options_.rank);
+    if (run.options_.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+    if (dist.is_root()) status.emplace(run.results_.status());
+  }
+
+  // The data: this rank's share of every epoch comes from the distributed sampler.
+  void set_up_data(networks::Architecture& arch) {
+    task.open_data(arch);
+    sampler.emplace(task.train_size(), dist.rank(), dist.world_size(), static_cast<uint64_t>(s.random_seed),
+                    /*shuffle=*/true, /*drop_last=*/false);
+    steps_per_epoch = static_cast<int64_t>(sampler->num_samples()) / s.batch_size;
+    if (steps_per_epoch == 0)
+      throw UsageError(log::cat(s.batch_size_key, "=", s.batch_size, " is larger than the ", sampler->num_samples(),
+                                " training images per rank"));
+    total_steps = steps_per_epoch * s.n_epochs;
+    global_batch = s.batch_size * dist.world_size();
+    schedule = scaled_schedule(s.schedule, s.data_parallel, dist.world_size());
+  }
+
+  // The model and optimizer: resumed from the latest checkpoint, or fresh (from pretrained weights when given). Every
+  // rank loads the same file; rank 0's weights are then broadcast so all replicas start identical whatever happened.
+  void set_up_model(const networks::Architecture& arch) {
+    start = start_run(run.results_, s.pretrained_model_path, arch, s.freeze_blocks, s.optimizer,
+                      schedule.at(0, total_steps), static_cast<uint64_t>(s.random_seed));
+    if (start.latest) resume();
+    move_run_to(start, dist.device());  // restored on the CPU, then moved
+    reducer = make_reducer(dist, *start.net, start.params, s.data_parallel);
+    content = CheckpointContent{start.net.get(), start.optimizer.get(), &state, s.spec_yaml, task.class_names(),
+                                dist.world_size(), global_batch};
+    task.prepare(RunContext{dist, run.results_, dist.device(), *start.net, *start.optimizer, reducer.get()});
+  }
+
+  void resume() {
+    state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
+    task.restore(start.source->meta);
+    log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
+    const int saved_world = start.source->meta.value("world_size", 1);
+    if (saved_world != dist.world_size())
+      log::info(log::cat("The checkpoint was trained on ", saved_world, " rank(s), global batch ",
+                         start.source->meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
+                         " rank(s), global batch ", global_batch, " (", steps_per_epoch, " steps/epoch)"));
+  }
+
+  void announce() {
+    networks::Network& net = *start.net;
+    log::info(log::cat("Model: ", net.architecture().summary(), ", ", networks::count_parameters(net),
+                       " parameters on ", dist.device().str(), task.describe_model()));
+    log::info(log::cat("Data: ", task.describe_data(), "; ", dist.world_size(), " rank(s) x batch ", s.batch_size,
+                       " = global batch ", global_batch, ", ", steps_per_epoch, " steps/epoch, ", threads,
+                       " thread(s) per rank"));
+    if (reducer)
+      log::info(log::cat("Gradient reduction: ", reducer->num_buckets(), " bucket(s), ", dist.comm()->backend(),
+                         ", compression ", s.data_parallel.gradient_compression,
+                         s.data_parallel.linear_lr_scaling ? ", learning rate scaled linearly by ranks" : ""));
+    log::info("Optimizer: " + s.optimizer.name + ", LR schedule " + schedule.describe());
+    if (status)
+      status->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
+                    {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}});
+    if (state.epoch >= s.n_epochs) log::info(log::cat("Training already complete (", state.epoch, " epochs)"));
+  }
+
+  void log_first_step() {
+    if (first_step_logged || !dist.is_root()) return;
+    first_step_logged = true;
+    log::info(log::cat("First training step done ", std::fixed, std::setprecision(2),
+                       seconds_since(g_process_start), " s after this rank started"));
+  }
+
+  // The steps of one epoch; returns its record with the metrics summed over every rank.
+  EpochRecord train_epoch(int64_t epoch) {
+    sampler->set_epoch(epoch);
+    std::unique_ptr<EpochSteps> steps = task.epoch(epoch, sampler->indices());
+    std::optional<Progress> progress;
+    if (dist.is_root()) progress.emplace(log::cat("Epoch ", epoch + 1, "/", s.n_epochs), steps_per_epoch);
+    const auto t0 = Clock::now();
+    double loss_sum = 0, lr = 0;
+    int64_t correct = 0, seen = 0, step_in_epoch = 0;
+    while (steps->next()) {
+      throw_if_interrupted();
+      dist.check();
+      dist.set_step(state.global_step);
+      lr = schedule.at(state.global_step, total_steps);
+      const StepStats r = steps->run(lr);
+      ++state.global_step, ++step_in_epoch;
+      log_first_step();
+      loss_sum += r.loss * static_cast<double>(r.images);
+      correct += r.correct;
+      seen += r.images;
+      if (progress) progress->update(step_in_epoch, log::cat("loss ", std::setprecision(4), loss_sum / seen, " lr ", lr));
+    }
+    const double seconds = seconds_since(t0);
+    steps.reset();
+    EpochRecord rec = sum_epoch(epoch, loss_sum, correct, seen, seconds);
+    rec.lr = lr;
+    if (progress) progress->finish(epoch_summary(rec));
+    return rec;
+  }
+
+  // Epoch metrics over all ranks in one reduction (with the task's own sums); batch-norm statistics averaged so
+  // every replica evaluates and saves the same.
+  EpochRecord sum_epoch(int64_t epoch, double loss_sum, int64_t correct, int64_t seen, double seconds) {
+    std::vector<double> sums = task.epoch_sums();
+    const size_t own = sums.size();
+    sums.push_back(loss_sum), sums.push_back(static_cast<double>(correct)), sums.push_back(static_cast<double>(seen));
+    at::Tensor totals = at::tensor(sums, at::kDouble);
+    dist.sum(totals);
+    std::vector<double> all(totals.data_ptr<double>(), totals.data_ptr<double>() + totals.numel());
+    task.end_epoch(std::vector<double>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(own)));
+    dist.average(module_buffers(*start.net));
+    const double images = all[own + 2];
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.train_loss = all[own] / std::max(1.0, images);
+    rec.train_accuracy = task.report_format().train_accuracy ? all[own + 1] / std::max(1.0, images) : -1;
+    rec.seconds = seconds;
+    rec.images_per_s = images / seconds;
+    return rec;
+  }
+
+  std::string epoch_summary(const EpochRecord& rec) const {
+    std::ostringstream os;
+    os << "loss " << std::setprecision(4) << rec.train_loss;
+    if (rec.train_accuracy >= 0) os << " acc " << rec.train_accuracy;
+    os << " " << std::setprecision(0) << std::fixed << rec.images_per_s << " img/s";
+    return os.str();
+  }
+
+  // Reports and checkpoints (rank 0 only).
+  void report_epoch(const EpochRecord& rec, bool validated) {
+    if (!dist.is_root()) return;
+    const ReportFormat format = task.report_format();
+    status->write(StatusLog::Status::kRunning, "Training loop in progress",
+                  {{"epoch", state.epoch},
+                   {"max_epoch", s.n_epochs},
+                   {"time_per_epoch", format_duration(rec.seconds)},
+                   {"eta", format_duration(rec.seconds * static_cast<double>(s.n_epochs - state.epoch))},
+                   {"kpi", task.kpi(rec)},
+                   {"graphical", task.graphical(rec)}});
+    atomic_write_string(run.results_.history(), history_csv(state.history, format));
+    plot_training_curves(state.history, run.results_.curves(), "kiln " + start.net->architecture().summary(),
+                         format.metric);
+    if (validated) task.write_validation(run.results_);
+    content->extra = task.checkpoint_extra();
+    if (CheckpointCadence(s.checkpoint_interval).due(state.epoch, s.n_epochs))
+      log::info("Checkpoint: " + save_checkpoint(run.results_, *content));
+  }
+
+  void train_epochs() {
+    start.net->train();
+    for (int64_t epoch = state.epoch; epoch < s.n_epochs; ++epoch) {
+      EpochRecord rec = train_epoch(epoch);
+      const bool validated = task.has_validation() &&
+                             validation_due(epoch + 1, s.n_epochs, s.validation_period, s.first_validation_epoch);
+      if (validated) task.validate(rec);
+      state.epoch = epoch + 1;
+      state.history.push_back(rec);
+      report_epoch(rec, validated);
+    }
+  }
+
+  // The final model: weights, architecture, classes and spec (no optimizer state).
+  void finish() {
+    if (dist.is_root()) {
+      content->extra = task.checkpoint_extra();
+      save_final_model(run.results_, *content);
+      status->write(StatusLog::Status::kSuccess, "Training finished successfully.",
+                    {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}, {"kpi", task.final_kpi(state.history)}});
+      log::info("Model written to " + run.results_.model());
+    }
+    dist.barrier();  // no rank leaves (and finalises MPI) while rank 0 is still writing
+  }
+};
+
+Run::Run(const RunOptions& options, RunSettings settings, Distributed& dist)
+    : options_(options), settings_(std::move(settings)), dist_(dist), results_(options.results_dir) {
+  if (!options_.model_path.empty()) settings_.pretrained_model_path = options_.model_path;
+}
+
+void Run::train(TrainingTask& task, std::optional<StatusLog>& status) {
+  Loop loop(*this, task, status);
+  loop.set_up_rank();
+  networks::Architecture arch = settings_.arch;
+  loop.set_up_data(arch);
+  loop.set_up_model(arch);
+  loop.announce();
+  loop.train_epochs();
+  loop.finish();
+}
+
+void run_training(const RunOptions& options, const std::function<LoadedTask()>& load) {
+  std::optional<StatusLog> status;
+  std::optional<Distributed> dist;
+  try {
+    LoadedTask loaded = load();
+    dist.emplace(options.rank, select_device(options.device, options.rank));
+    Run(options, std::move(loaded.settings), *dist).train(*loaded.task, status);
+  } catch (const std::exception& e) {
+    // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a heartbeat
+    // instead of hanging in an all-reduce); the error itself still reaches main().
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
+    if (dist) dist->abort_job(log::cat("rank ", options.rank.rank, " failed: ", e.what()));
+    throw;
+  }
+}
+
+std::string history_csv(const std::vector<EpochRecord>& history, const ReportFormat& format) {
+  std::ostringstream os;
+  os << "epoch";
+  for (const HistoryColumn& c : format.history) os << "," << c.name;
+  os << "\n" << std::setprecision(8);
+  for (const EpochRecord& r : history) {
+    os << r.epoch;
+    for (const HistoryColumn& c : format.history) os << "," << r.*c.field;
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,249 @@
+// The run skeleton (run.h) on its own: results layout, checkpoint and validation cadence, LR scaling, the history
+// file, and whole runs of a small task (LeNet5 on synthetic images, one rank) — the files a run leaves, and a resumed
+// run that ends with exactly the weights of an uninterrupted one.
+#include "kiln/runtime/run.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kiln/common/error.h"
+#include "kiln/common/fs.h"
+#include "kiln/runtime/checkpoint.h"
+#include "kiln/runtime/distributed.h"
+#include "kiln/runtime/results_layout.h"
+#include "kiln/runtime/train_step.h"
+
+namespace fs = std::filesystem;
+using namespace kiln::runtime;
+
+namespace {
+
+struct RunDir {
+  fs::path path;
+  explicit RunDir(const std::string& tag = "run")
+      : path(fs::temp_directory_path() / ("kiln_run_" + std::to_string(::getpid()) + "_" +
+                                          ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" + tag)) {
+    fs::remove_all(path);
+  }
+  ~RunDir() { fs::remove_all(path); }
+};
+
+// 64 synthetic 28×28 images in 4 classes; each step trains on the sampler's indices in order.
+class SyntheticSteps final : public EpochSteps {
+ public:
+  SyntheticSteps(const at::Tensor& images, const at::Tensor& labels, std::vector<size_t> indices, int64_t batch,
+                 TrainStep& step)
+      : images_(images), labels_(labels), indices_(std::move(indices)), batch_(batch), step_(step) {}
+  bool next() override { return at_ + static_cast<size_t>(batch_) <= indices_.size(); }
+  StepStats run(double lr) override {
+    std::vector<int64_t> pick(indices_.begin() + static_cast<std::ptrdiff_t>(at_),
+                              indices_.begin() + static_cast<std::ptrdiff_t>(at_) + batch_);
+    at_ += static_cast<size_t>(batch_);
+    const at::Tensor idx = at::tensor(pick, at::kLong);
+    const StepResult r = step_.run(images_.index_select(0, idx), labels_.index_select(0, idx), lr);
+    return {r.loss, batch_, r.correct};
+  }
+
+ private:
+  at::Tensor images_, labels_;
+  std::vector<size_t> indices_;
+  int64_t batch_;
+  TrainStep& step_;
+  size_t at_ = 0;
+};
+
+class SyntheticTask final : public TrainingTask {
+ public:
+  int validations = 0;
+  int64_t fail_in_epoch = -1;  // 0-based epoch whose first batch throws, as an interrupted run
+
+  SyntheticTask() {
+    at::Generator gen = at::detail::createCPUGenerator(7);
+    images_ = at::randn({64, 1, 28, 28}, gen);
+    labels_ = at::randint(0, 4, {64}, gen);
+  }
+  void open_data(kiln::networks::Architecture& arch) override { arch.num_classes = 4; }
+  size_t train_size() const override { return 64; }
+  std::string describe_data() const override { return "64 synthetic images"; }
+  std::vector<std::string> class_names() const override { return {"a", "b", "c", "d"}; }
+  bool has_validation() const override { return true; }
+  void prepare(const RunContext& run) override { step_.emplace(run.net, run.optimizer, RegularizerConfig{}, 0.0); }
+  std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) override {
+    if (epoch == fail_in_epoch) throw kiln::Error("stopped in epoch " + std::to_string(epoch + 1));
+    return std::make_unique<SyntheticSteps>(images_, labels_, indices, 16, *step_);
+  }
+  void validate(EpochRecord& rec) override {
+    ++validations;
+    rec.val_accuracy = 0.5, rec.val_loss = 1.0;
+  }
+  ReportFormat report_format() const override {
+    return {{{"train_loss", &EpochRecord::train_loss}, {"val_accuracy", &EpochRecord::val_accuracy}}, "accuracy", true};
+  }
+  nlohmann::json kpi(const EpochRecord& r) const override { return {{"train_loss", r.train_loss}}; }
+  nlohmann::json graphical(const EpochRecord& r) const override { return {{"loss", r.train_loss}}; }
+  nlohmann::json final_kpi(const std::vector<EpochRecord>& h) const override {
+    return {{"epochs", static_cast<int64_t>(h.size())}};
+  }
+
+ private:
+  at::Tensor images_, labels_;
+  std::optional<TrainStep> step_;
+};
+
+RunSettings synthetic_settings(int64_t n_epochs, int64_t checkpoint_interval, int64_t validation_period) {
+  RunSettings s;
+  s.arch.arch = "lenet5";
+  s.batch_size = 16, s.n_epochs = n_epochs, s.random_seed = 3;
+  s.batch_size_key = "train_config.batch_size_per_gpu";
+  s.checkpoint_interval = checkpoint_interval;
+  s.validation_period = validation_period;
+  s.schedule.kind = LrSchedule::Kind::kStep;
+  s.schedule.learning_rate = 0.05;
+  s.optimizer.name = "sgd";
+  s.spec_yaml = "model_config: {arch: lenet5}\n";
+  return s;
+}
+
+// Trains the synthetic task in `dir` on one rank; returns the task (to inspect what the skeleton asked of it).
+std::unique_ptr<SyntheticTask> train_in(const fs::path& dir, const RunSettings& settings, int64_t fail_in_epoch = -1) {
+  RunOptions opts;
+  opts.results_dir = dir.string();
+  opts.threads = 1;
+  Distributed dist(kiln::cluster::RankInfo{});
+  auto task = std::make_unique<SyntheticTask>();
+  task->fail_in_epoch = fail_in_epoch;
+  std::optional<StatusLog> status;
+  Run(opts, settings, dist).train(*task, status);
+  return task;
+}
+
+std::vector<std::string> lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+std::vector<std::string> statuses(const fs::path& status_json) {
+  std::vector<std::string> out;
+  for (const auto& l : lines(status_json)) out.push_back(nlohmann::json::parse(l).at("status"));
+  return out;
+}
+
+at::Tensor weights_of(const fs::path& model) {
+  LoadedModel m = load_model(model.string());
+  std::vector<at::Tensor> flat;
+  for (const auto& p : m.net->parameters()) flat.push_back(p.detach().flatten());
+  return at::cat(flat);
+}
+
+}  // namespace
+
+TEST(ResultsLayout, SpellsEveryFileOfTheResultsFolder) {
+  const ResultsLayout r("out/run1");
+  EXPECT_EQ(r.status(), "out/run1/status.json");
+  EXPECT_EQ(r.logs(), "out/run1/logs");
+  EXPECT_EQ(r.checkpoints(), "out/run1/checkpoints");
+  EXPECT_EQ(r.latest_pointer(), "out/run1/checkpoints/latest");
+  EXPECT_EQ(r.checkpoint_name("resnet", 7), "resnet_epoch_007.kiln");
+  EXPECT_EQ(r.model(), "out/run1/model.kiln");
+  EXPECT_EQ(r.history(), "out/run1/training_history.csv");
+  EXPECT_EQ(r.curves(), "out/run1/training_curves.png");
+  EXPECT_EQ(r.evaluation(), "out/run1/evaluation");
+}
+
+TEST(ResultsLayout, DefaultsToTheFileFolderThenTheWorkingDirectory) {
+  EXPECT_EQ(ResultsLayout::resolve("given", "models/model.kiln").dir(), "given");
+  EXPECT_EQ(ResultsLayout::resolve("", "models/model.kiln").dir(), "models");
+  // A bare file name: the working directory, never the filesystem root ("" + "/evaluation").
+  EXPECT_EQ(ResultsLayout::resolve("", "model.kiln").evaluation(), "./evaluation");
+}
+
+TEST(RunCadence, CheckpointsEveryIntervalAndAfterTheLastEpoch) {
+  const CheckpointCadence every2(2);
+  std::vector<int64_t> due;
+  for (int64_t e = 1; e <= 5; ++e)
+    if (every2.due(e, 5)) due.push_back(e);
+  EXPECT_EQ(due, (std::vector<int64_t>{2, 4, 5}));
+  EXPECT_TRUE(CheckpointCadence(0).due(3, 5));  // an interval below 1 checkpoints every epoch
+}
+
+TEST(RunCadence, ValidatesEveryPeriodFromTheFirstEpochAndAfterTheLast) {
+  std::vector<int64_t> due;
+  for (int64_t e = 1; e <= 10; ++e)
+    if (validation_due(e, 10, 3, 4)) due.push_back(e);
+  EXPECT_EQ(due, (std::vector<int64_t>{6, 9, 10}));
+  EXPECT_FALSE(validation_due(10, 10, 0, 1));  // period 0: never
+}
+
+TEST(RunSchedule, LinearScalingScalesEveryLearningRateOfTheSchedule) {
+  LrSchedule s;
+  s.learning_rate = 0.01, s.min_learning_rate = 1e-5;
+  DataParallelConfig dp;
+  dp.linear_lr_scaling = true;
+  const LrSchedule scaled = scaled_schedule(s, dp, 4);
+  EXPECT_DOUBLE_EQ(scaled.learning_rate, 0.04);
+  EXPECT_DOUBLE_EQ(scaled.min_learning_rate, 4e-5);
+  dp.linear_lr_scaling = false;
+  EXPECT_DOUBLE_EQ(scaled_schedule(s, dp, 4).min_learning_rate, 1e-5);
+}
+
+TEST(RunHistory, WritesTheTaskColumnsOneRowPerEpoch) {
+  EpochRecord a;
+  a.epoch = 1, a.train_loss = 0.5, a.val_accuracy = 0.25;
+  const ReportFormat f{{{"train_loss", &EpochRecord::train_loss}, {"mAP", &EpochRecord::val_accuracy}}, "mAP", false};
+  EXPECT_EQ(history_csv({a}, f), "epoch,train_loss,mAP\n1,0.5,0.25\n");
+}
+
+TEST(Run, LeavesTheResultsFolderAndEventsOfATrainingRun) {
+  RunDir d;
+  const auto task = train_in(d.path, synthetic_settings(3, 2, 2));
+  const ResultsLayout r(d.path.string());
+  EXPECT_EQ(statuses(r.status()), (std::vector<std::string>{"STARTED", "RUNNING", "RUNNING", "RUNNING", "SUCCESS"}));
+  EXPECT_EQ(task->validations, 2);  // epoch 2 (the period) and epoch 3 (the last)
+  EXPECT_FALSE(fs::exists(fs::path(r.checkpoints()) / "lenet5_epoch_001.kiln"));
+  EXPECT_TRUE(fs::exists(fs::path(r.checkpoints()) / "lenet5_epoch_002.kiln"));
+  EXPECT_TRUE(fs::exists(fs::path(r.checkpoints()) / "lenet5_epoch_003.kiln"));
+  EXPECT_EQ(kiln::read_file(r.latest_pointer()), "lenet5_epoch_003.kiln\n");
+  EXPECT_TRUE(fs::exists(r.model()));
+  EXPECT_TRUE(fs::exists(r.curves()));
+  const auto history = lines(r.history());
+  ASSERT_EQ(history.size(), 4u);
+  EXPECT_EQ(history[0], "epoch,train_loss,val_accuracy");
+  EXPECT_EQ(history[1].substr(0, 2), "1,");
+  EXPECT_EQ(history[1].substr(history[1].rfind(',')), ",-1");  // not validated in epoch 1
+  const auto last = nlohmann::json::parse(lines(r.status()).back());
+  EXPECT_EQ(last.at("kpi").at("epochs"), 3);
+  EXPECT_EQ(last.at("epoch"), 3);
+}
+
+TEST(Run, ResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
+  RunDir whole("whole"), parts("parts");
+  train_in(whole.path, synthetic_settings(4, 1, 0));
+  EXPECT_THROW(train_in(parts.path, synthetic_settings(4, 1, 0), /*fail_in_epoch=*/2), kiln::Error);
+  train_in(parts.path, synthetic_settings(4, 1, 0));  // the same command again: resumes after epoch 2
+  const ResultsLayout w(whole.path.string()), p(parts.path.string());
+  // The failed run: STARTED, RUNNING ×2 (no SUCCESS); the resumed one: STARTED, RUNNING ×2, SUCCESS.
+  EXPECT_EQ(statuses(p.status()), (std::vector<std::string>{"STARTED", "RUNNING", "RUNNING", "STARTED", "RUNNING",
+                                                            "RUNNING", "SUCCESS"}));
+  EXPECT_NE(lines(p.status())[3].find("Resuming training."), std::string::npos);
+  EXPECT_TRUE(at::equal(weights_of(w.model()), weights_of(p.model())));
+  EXPECT_EQ(lines(w.history()), lines(p.history()));
+}
+
+TEST(Run, BatchLargerThanTheDataIsAUsageErrorNamingTheKey) {
+  RunDir d;
+  RunSettings s = synthetic_settings(1, 1, 1);
+  s.batch_size = 65;
+  try {
+    train_in(d.path, s);
+    FAIL() << "expected a UsageError";
+  } catch (const kiln::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("train_config.batch_size_per_gpu=65"), std::string::npos) << e.what();
+  }
+}
