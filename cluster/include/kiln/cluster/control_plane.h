@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 
 namespace kiln::cluster {
 
