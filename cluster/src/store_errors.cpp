@@ -6,7 +6,7 @@ namespace kiln::cluster::detail {
 
 namespace {
 
-std::string where(int rank, const std::string& server) {
+std::string rank_and_store(int rank, const std::string& server) {
   return " (rank " + std::to_string(rank) + ", store " + server + ")";
 }
 
@@ -19,14 +19,14 @@ std::string describe_barrier(const std::string& name) { return "barrier '" + nam
 
 Error get_timed_out(const std::string& key, std::chrono::milliseconds timeout, int rank, const std::string& server) {
   return Error("store " + describe_get(key) + " timed out after " + format_duration(timeout) +
-                   ": no rank has set that key" + where(rank, server),
+                   ": no rank has set that key" + rank_and_store(rank, server),
                ExitCode::kRankFailed);
 }
 
 Error wait_timed_out(const std::vector<std::string>& keys, std::chrono::milliseconds timeout,
                      const std::vector<std::string>& never, int rank, const std::string& server) {
   return Error("store " + describe_wait(keys) + " timed out after " + format_duration(timeout) + ": " +
-                   format_keys(never) + " never set" + where(rank, server),
+                   format_keys(never) + " never set" + rank_and_store(rank, server),
                ExitCode::kRankFailed);
 }
 
