@@ -7,6 +7,7 @@
 #include "kiln/cluster/control_plane.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "abort_latch.h"
 #include "store_connection.h"
 
 namespace kiln::cluster {
@@ -31,6 +32,7 @@ struct ControlPlaneClient::Impl {
   Impl(const StoreClientOptions& connection, ControlPlaneOptions opts)
       : options(validated(opts)),  // before conn: no connection for a bad configuration
         conn(connection, detail::Role::kMonitor),
+        latch(conn.rank()),
         heartbeat_timer(conn.io()),
         close_timer(conn.io()) {}
 
@@ -120,21 +122,7 @@ struct ControlPlaneClient::Impl {
     finish();
   }
 
-  void deliver(const std::string& why) {
-    std::function<void(const std::string&)> callback;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (aborted) return;
-      aborted = true;
-      reason = why;
-      if (on_abort) {
-        delivered = true;
-        callback = on_abort;
-      }
-    }
-    log::error("control plane: rank " + std::to_string(conn.rank()) + " received ABORT: " + why);
-    if (callback) callback(why);
-  }
+  void deliver(const std::string& why) { latch.deliver(why); }
 
   void begin_close() {
     if (closing) return;
@@ -165,6 +153,7 @@ struct ControlPlaneClient::Impl {
 
   ControlPlaneOptions options;
   detail::StoreConnection conn;
+  detail::AbortLatch latch;  // aborted or not, why, and the on_abort hook
   asio::steady_timer heartbeat_timer;
   asio::steady_timer close_timer;
   std::atomic<int64_t> step{0};
@@ -177,12 +166,6 @@ struct ControlPlaneClient::Impl {
   std::vector<uint8_t> body;
   bool closing = false;
   bool finished = false;
-
-  mutable std::mutex mu;  // guards the abort state below
-  bool aborted = false;
-  bool delivered = false;  // on_abort has been (or must never be) called
-  std::string reason;
-  std::function<void(const std::string&)> on_abort;
 
   std::mutex join_mu;
   std::thread thread;  // last: started after everything it touches exists
@@ -198,35 +181,15 @@ ControlPlaneClient::~ControlPlaneClient() { close(); }
 void ControlPlaneClient::set_step(int64_t step) { impl_->step.store(step, std::memory_order_relaxed); }
 
 void ControlPlaneClient::on_abort(std::function<void(const std::string& reason)> callback) {
-  std::string reason;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->on_abort = callback;
-    if (!impl_->aborted || impl_->delivered || !callback) return;
-    impl_->delivered = true;
-    reason = impl_->reason;
-  }
-  callback(reason);  // the abort came before the hook: deliver it now rather than never
+  impl_->latch.on_abort(std::move(callback));
 }
 
-bool ControlPlaneClient::aborted() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->aborted;
-}
+bool ControlPlaneClient::aborted() const { return impl_->latch.aborted(); }
 
-std::string ControlPlaneClient::abort_reason() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->reason;
-}
+std::string ControlPlaneClient::abort_reason() const { return impl_->latch.reason(); }
 
 void ControlPlaneClient::abort(const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (!impl_->aborted) impl_->reason = reason;
-    impl_->aborted = true;
-    impl_->delivered = true;  // this rank is already handling its own failure
-  }
-  log::error("control plane: rank " + std::to_string(impl_->conn.rank()) + " aborts the job: " + reason);
+  impl_->latch.abort_self(reason);
   // The server adds rank, host and step before broadcasting. Sent even if an ABORT already arrived: harmless.
   asio::post(impl_->conn.io(), [impl = impl_.get(), reason] {
     if (!impl->closing) impl->send(FrameWriter(MsgType::kAbort).str(reason).shared());

@@ -2,7 +2,6 @@
 // dead, and the first failure becomes the job's ABORT, broadcast to every rank and handed to the launcher.
 #include <algorithm>
 #include <condition_variable>
-#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -10,6 +9,7 @@
 #include "kiln/cluster/control_plane.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
+#include "failure_reasons.h"
 #include "store_server_impl.h"
 
 namespace kiln::cluster {
@@ -19,13 +19,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string seconds(Clock::duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
-  return buf;
-}
-
-std::string who(int rank, const std::string& host) { return "rank " + std::to_string(rank) + " (host " + host + ")"; }
+using detail::seconds_text;
+using detail::who;
 
 detail::SharedFrame abort_frame(const std::string& reason) {
   return detail::FrameWriter(detail::MsgType::kAbort).str(reason).shared();
@@ -81,7 +76,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     auto it = ranks.find(rank);
     const int64_t step = it != ranks.end() ? it->second.step : 0;
     fail_locked(RankFailure{RankFailure::Kind::kRankAborted, rank, p.host, step,
-                            who(rank, p.host) + " aborted at step " + std::to_string(step) + ": " + why},
+                            detail::rank_aborted(rank, p.host, step, why)},
                 p.session);
   }
 
@@ -99,7 +94,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     }
     r.state = RankStatus::State::kDead;
     fail_locked(RankFailure{RankFailure::Kind::kConnectionClosed, rank, r.host, r.step,
-                            who(rank, r.host) + " exited (connection closed) at step " + std::to_string(r.step)},
+                            detail::rank_exited(rank, r.host, r.step)},
                 p.session);
   }
 
@@ -110,8 +105,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     for (auto& [rank, r] : ranks) {
       if (r.state != RankStatus::State::kAlive || now - r.last <= options.dead_after) continue;
       r.state = RankStatus::State::kDead;
-      const std::string text = who(rank, r.host) + " stopped sending heartbeats at step " + std::to_string(r.step) +
-                               " (silent for " + seconds(now - r.last) + ")";
+      const std::string text = detail::rank_went_silent(rank, r.host, r.step, now - r.last);
       if (!first)
         first = RankFailure{RankFailure::Kind::kHeartbeatLost, rank, r.host, r.step, text};
       else
@@ -186,7 +180,7 @@ void ControlPlaneServer::watchdog() {
     const auto now = Clock::now();
     if (now - last_tick > s.options.dead_after) {
       // This process was frozen (SIGSTOP, a paused VM, swap): nobody could be heard, so nobody is to blame yet.
-      log::warn("control plane: the server was unresponsive for " + seconds(now - last_tick) +
+      log::warn("control plane: the server was unresponsive for " + seconds_text(now - last_tick) +
                 "; restarting heartbeat timers");
       for (auto& [rank, r] : s.ranks) r.last = now;
     }

@@ -4,10 +4,11 @@
 #include <mutex>
 
 #include "kiln/cluster/rank_env.h"
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "store_connection.h"
+#include "store_errors.h"
 
 namespace kiln::cluster {
 
@@ -50,8 +51,7 @@ struct StoreClient::Impl {
     std::vector<uint8_t> reply = conn.receive(deadline, what);
     try {
       FrameReader r(reply.data(), reply.size());
-      if (r.type() == MsgType::kError) throw Error("store " + what + " failed on rank " + std::to_string(conn.rank()) +
-                                                   ": " + r.str());
+      if (r.type() == MsgType::kError) throw detail::request_refused(what, conn.rank(), r.str());
       return parse(r);
     } catch (const detail::ProtocolError& e) {
       const std::string why = std::string("malformed reply from the store server at ") + conn.server() + ": " + e.what();
@@ -61,11 +61,8 @@ struct StoreClient::Impl {
   }
 
   // The server's TIMEOUT reply: what never came, and (barriers) which ranks came but left first.
-  struct Missing {
-    std::vector<std::string> never, left;
-  };
-  static Missing missing(FrameReader& r) {
-    Missing out;
+  static detail::Missing missing(FrameReader& r) {
+    detail::Missing out;
     for (auto* list : {&out.never, &out.left}) {
       const uint32_t n = r.u32();
       for (uint32_t i = 0; i < n; ++i) list->push_back(r.str());
@@ -73,8 +70,6 @@ struct StoreClient::Impl {
     r.expect_end();
     return out;
   }
-
-  std::string where() const { return " (rank " + std::to_string(conn.rank()) + ", store " + conn.server() + ")"; }
 
   static void expect(FrameReader& r, MsgType type) {
     if (r.type() != type)
@@ -102,12 +97,10 @@ void StoreClient::set(const std::string& key, const std::string& value) {
 
 std::string StoreClient::get(const std::string& key, std::chrono::milliseconds timeout) {
   const auto request = FrameWriter(MsgType::kGet).str(key).i64(timeout.count()).finish();
-  return impl_->call(request, "get '" + key + "'", timeout, [&](FrameReader& r) {
+  return impl_->call(request, detail::describe_get(key), timeout, [&](FrameReader& r) {
     if (r.type() == MsgType::kTimeout) {
       Impl::missing(r);
-      throw Error("store get '" + key + "' timed out after " + detail::format_duration(timeout) +
-                      ": no rank has set that key" + impl_->where(),
-                  ExitCode::kRankFailed);
+      throw detail::get_timed_out(key, timeout, rank(), server());
     }
     Impl::expect(r, MsgType::kValue);
     std::string value = r.str();
@@ -118,7 +111,7 @@ std::string StoreClient::get(const std::string& key, std::chrono::milliseconds t
 
 int64_t StoreClient::add(const std::string& key, int64_t delta) {
   const auto request = FrameWriter(MsgType::kAdd).str(key).i64(delta).finish();
-  return impl_->call(request, "add '" + key + "'", std::chrono::milliseconds(0), [](FrameReader& r) {
+  return impl_->call(request, detail::describe_add(key), std::chrono::milliseconds(0), [](FrameReader& r) {
     Impl::expect(r, MsgType::kInt);
     const int64_t value = r.i64();
     r.expect_end();
@@ -131,12 +124,9 @@ void StoreClient::wait(const std::vector<std::string>& keys, std::chrono::millis
   w.u32(static_cast<uint32_t>(keys.size()));
   for (const auto& k : keys) w.str(k);
   w.i64(timeout.count());
-  const std::string what = "wait for " + detail::format_keys(keys);
-  impl_->call(w.finish(), what, timeout, [&](FrameReader& r) {
+  impl_->call(w.finish(), detail::describe_wait(keys), timeout, [&](FrameReader& r) {
     if (r.type() == MsgType::kTimeout)
-      throw Error("store " + what + " timed out after " + detail::format_duration(timeout) + ": " +
-                      detail::format_keys(Impl::missing(r).never) + " never set" + impl_->where(),
-                  ExitCode::kRankFailed);
+      throw detail::wait_timed_out(keys, timeout, Impl::missing(r).never, rank(), server());
     Impl::expect(r, MsgType::kOk);
     r.expect_end();
   });
@@ -144,17 +134,8 @@ void StoreClient::wait(const std::vector<std::string>& keys, std::chrono::millis
 
 void StoreClient::barrier(const std::string& name, int world_size, std::chrono::milliseconds timeout) {
   const auto request = FrameWriter(MsgType::kBarrier).str(name).i64(world_size).i64(timeout.count()).finish();
-  impl_->call(request, "barrier '" + name + "'", timeout, [&](FrameReader& r) {
-    if (r.type() == MsgType::kTimeout) {
-      const auto missing = Impl::missing(r);
-      // Horovod's stall inspector: name the ranks everyone is waiting for.
-      const std::string why =
-          !missing.never.empty()
-              ? detail::format_ranks(missing.never) + (missing.never.size() == 1 ? " has" : " have") + " not arrived"
-              : detail::format_ranks(missing.left) + " arrived but left before the others came (timed out or exited)";
-      throw Error("barrier '" + name + "' timed out after " + detail::format_duration(timeout) + ": " + why,
-                  ExitCode::kRankFailed);
-    }
+  impl_->call(request, detail::describe_barrier(name), timeout, [&](FrameReader& r) {
+    if (r.type() == MsgType::kTimeout) throw detail::barrier_timed_out(name, timeout, Impl::missing(r));
     Impl::expect(r, MsgType::kOk);
     r.expect_end();
   });

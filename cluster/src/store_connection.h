@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "store_protocol.h"
 
 namespace kiln::cluster::detail {

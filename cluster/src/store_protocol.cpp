@@ -6,7 +6,7 @@
 #include <random>
 #include <sstream>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 

@@ -1,7 +1,7 @@
 // The store server's lifecycle: listen, accept on the io thread, push frames from other threads, shut down cleanly.
 #include <boost/asio.hpp>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "store_server_impl.h"

@@ -14,9 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/log.h"
 #include "store_protocol.h"
+#include "store_rules.h"
 
 namespace kiln::cluster::detail {
 
@@ -68,13 +69,6 @@ struct StoreServer::Impl {
   // To every authenticated monitor connection except `except` (0: none).
   void post_broadcast(detail::SharedFrame frame, uint64_t except);
 
-  // Lives until it completes, so a timeout can tell "never came" from "came, then left".
-  struct Barrier {
-    int64_t world_size = 0;
-    std::map<int64_t, detail::Session*> arrived;  // rank -> its waiting connection
-    std::set<int64_t> left;                       // arrived, then timed out or disconnected
-  };
-
   StoreServerOptions options;
   std::shared_ptr<detail::PeerEvents> events;
   detail::asio::io_context io;  // declared first: destroyed last, after everything that uses it
@@ -88,9 +82,10 @@ struct StoreServer::Impl {
   bool stopping = false;  // io thread: shutting down, report no connection events
   uint64_t next_session = 1;
   std::map<uint64_t, std::shared_ptr<detail::Session>> sessions;
-  std::unordered_map<std::string, std::string> kv;
+  detail::KeyValues kv;
   std::set<detail::Session*> waiting;  // sessions blocked in GET or WAIT
-  std::map<std::string, Barrier> barriers;
+  // Each lives until it completes, so a timeout can tell "never came" from "came, then left".
+  detail::Barriers<detail::Session*> barriers;
 
  private:
   void block(detail::Session& s, std::chrono::milliseconds timeout);

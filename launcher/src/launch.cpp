@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "kiln/cluster/control_plane.h"
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
@@ -20,17 +20,22 @@ constexpr int64_t kAnnounceBytes = 512;
 
 }  // namespace
 
-std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
-                                 const std::function<std::string()>& make_id, std::chrono::milliseconds timeout) {
+std::string share_nccl_unique_id(cluster::Store& store, int rank, const std::function<std::string()>& make_id,
+                                 std::chrono::milliseconds timeout) {
   constexpr const char* kKey = "kiln/nccl_unique_id";
-  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
-  cluster::StoreClient store(conn);
   if (rank == 0) {
     const std::string id = make_id ? make_id() : collectives::nccl_make_unique_id();
     store.set(kKey, id);
     return id;
   }
   return store.get(kKey, timeout);
+}
+
+std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
+                                 const std::function<std::string()>& make_id, std::chrono::milliseconds timeout) {
+  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
+  cluster::StoreClient store(conn);
+  return share_nccl_unique_id(store, rank, make_id, timeout);
 }
 
 Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : rank_(rank), device_(device) {
@@ -80,9 +85,24 @@ Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : ra
   } else {
     comm_ = std::move(mpi_comm);
   }
-  // On the monitor's thread: fail every pending and future collective, so the main thread stops waiting.
+  abort_collectives_on_abort();
+}
+
+Distributed::Distributed(const cluster::RankInfo& rank, std::unique_ptr<collectives::Communicator> comm,
+                         std::unique_ptr<cluster::RankMonitor> monitor, c10::Device device)
+    : rank_(rank), device_(device), comm_(std::move(comm)), monitor_(std::move(monitor)) {
+  if (comm_ && (comm_->size() != rank_.world_size || comm_->rank() != rank_.rank))
+    throw UsageError(log::cat("this process is ", rank_.str(), " but its communicator says rank ", comm_->rank(), "/",
+                              comm_->size()));
+  abort_collectives_on_abort();
+}
+
+void Distributed::abort_collectives_on_abort() {
+  if (!monitor_) return;
+  // On the thread that delivers the ABORT (the monitor's): fail every pending and future collective, so the main
+  // thread stops waiting.
   monitor_->on_abort([this](const std::string& reason) {
-    comm_->abort(reason);
+    if (comm_) comm_->abort(reason);
     if (host_comm_) host_comm_->abort(reason);
   });
 }
@@ -93,7 +113,7 @@ Distributed::~Distributed() {
   // while another rank is still saying goodbye. After an abort there is nobody to wait for.
   const bool clean = std::uncaught_exceptions() == 0 && !monitor_->aborted();
   monitor_->close();
-  if (clean) {
+  if (clean && comm_) {
     try {
       collectives::wait_ok(comm_->barrier(), std::chrono::seconds(60));
     } catch (const std::exception& e) {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "kiln/cluster/control_plane.h"
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 
 namespace kiln::cluster::test {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cluster/cluster_test_util.h"
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;

@@ -10,7 +10,7 @@
 
 #include "cluster/cluster_test_util.h"
 #include "kiln/cluster/rank_env.h"
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/common/error.h"
 
 using namespace kiln::cluster;

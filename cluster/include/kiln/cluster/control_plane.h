@@ -1,4 +1,4 @@
-// kiln's control plane (shared/DESIGN.md §3): liveness and ABORT on top of the store. Every rank runs a
+// kiln's control plane: liveness and ABORT on top of the TCP store. Every rank runs a
 // ControlPlaneClient that sends a heartbeat (rank, host, current step) every second on its own thread; the server
 // (the launcher, or rank 0) declares a rank dead when its heartbeats stop for 3 s or its connection closes without
 // GOODBYE, and broadcasts ABORT naming the rank, host and last step to every other rank. Any rank can ABORT too.
@@ -12,7 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "kiln/cluster/store.h"
+#include "kiln/cluster/rank_monitor.h"
+#include "kiln/cluster/tcp_store.h"
 
 namespace kiln::cluster {
 
@@ -87,33 +88,34 @@ class ControlPlaneServer {
   std::thread watchdog_;
 };
 
-// A rank's side: heartbeats and ABORT delivery on its own thread over its own connection. The constructor connects
-// and authenticates like StoreClient (throws kiln::Error when it cannot). Destroying it (or close()) sends GOODBYE,
-// after which this rank is not reported dead. If the server goes away, the client aborts with a reason saying so.
-class ControlPlaneClient {
+// A rank's side, the real RankMonitor: heartbeats and ABORT delivery on its own thread over its own connection.
+// The constructor connects and authenticates like StoreClient (throws kiln::Error when it cannot). Destroying it
+// (or close()) sends GOODBYE, after which this rank is not reported dead. If the server goes away, the client
+// aborts with a reason saying so.
+class ControlPlaneClient : public RankMonitor {
  public:
   explicit ControlPlaneClient(StoreClientOptions connection, ControlPlaneOptions options = {});
-  ~ControlPlaneClient();  // close(); must not run on this client's own thread (i.e. inside the on_abort callback)
+  ~ControlPlaneClient() override;  // close(); must not run on this client's own thread (inside on_abort's callback)
   ControlPlaneClient(const ControlPlaneClient&) = delete;
   ControlPlaneClient& operator=(const ControlPlaneClient&) = delete;
 
   // The step reported in heartbeats and therefore in failure messages. Cheap: one relaxed atomic store.
-  void set_step(int64_t step);
+  void set_step(int64_t step) override;
 
   // Called once when an ABORT arrives (or the server is lost), on this client's thread, with the reason. The
   // trainer aborts its communicator there and makes the main thread exit with code 4. Registered after the abort
   // already happened: called right away on the calling thread. Not called after this rank's own abort().
-  void on_abort(std::function<void(const std::string& reason)> callback);
-  bool aborted() const;
-  std::string abort_reason() const;
+  void on_abort(std::function<void(const std::string& reason)> callback) override;
+  bool aborted() const override;
+  std::string abort_reason() const override;
 
   // Aborts the whole job: every other rank gets ABORT("rank R (host H) aborted at step S: <reason>").
-  void abort(const std::string& reason);
+  void abort(const std::string& reason) override;
 
   // Sends GOODBYE and closes; idempotent. Safe inside the on_abort callback (then it does not wait).
-  void close();
+  void close() override;
 
-  int rank() const;
+  int rank() const override;
 
   // ---- Fault injection for tests ----
   void stop_heartbeats_for_testing();  // the connection stays open but silent: a hung rank

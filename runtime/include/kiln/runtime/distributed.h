@@ -14,14 +14,20 @@
 
 #include "kiln/cluster/control_plane.h"
 #include "kiln/cluster/rank_env.h"
+#include "kiln/cluster/rank_monitor.h"
 #include "kiln/cluster/store.h"
+#include "kiln/cluster/tcp_store.h"
 #include "kiln/collectives/backends.h"
 #include "kiln/collectives/communicator.h"
 
 namespace kiln::runtime {
 
 // NCCL's unique id, created by rank 0 (`make_id`, default collectives::nccl_make_unique_id) and fetched by the other
-// ranks from the control-plane store at `conn` (waiting up to `timeout`). Returns the id's bytes on every rank.
+// ranks from `store` (waiting up to `timeout`). Returns the id's bytes on every rank. A store shared by successive
+// communicators gives each its own PrefixStore, since the key is fixed.
+std::string share_nccl_unique_id(cluster::Store& store, int rank, const std::function<std::string()>& make_id = {},
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// The same over a side connection to the control-plane store at `conn` (not counted as a rank).
 std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
                                  const std::function<std::string()>& make_id = {},
                                  std::chrono::milliseconds timeout = std::chrono::seconds(120));
@@ -37,7 +43,14 @@ class Distributed {
   // creates NCCL's unique id and hands it out through the control-plane store, so they need MPI only when there is
   // no kiln launcher to host the control plane (a bare mpirun/srun: rank 0 hosts it and announces it over MPI).
   explicit Distributed(const cluster::RankInfo& rank, c10::Device device = c10::Device(c10::kCPU));
+  // From parts made elsewhere: this rank's communicator and its monitor (either may be null, e.g. a world of one).
+  // Ranks run as threads in one process get collectives::make_thread_world and cluster::LocalControlPlane; the
+  // abort wiring is the same as for a real job.
+  Distributed(const cluster::RankInfo& rank, std::unique_ptr<collectives::Communicator> comm,
+              std::unique_ptr<cluster::RankMonitor> monitor, c10::Device device = c10::Device(c10::kCPU));
   ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
 
   void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
   void check();                 // throws kiln::Error(kRankFailed) naming the culprit once the job was aborted
@@ -50,6 +63,7 @@ class Distributed {
   bool is_root() const { return rank_.rank == 0; }
   c10::Device device() const { return device_; }
   collectives::Communicator* comm() { return comm_.get(); }
+  cluster::RankMonitor* monitor() { return monitor_.get(); }
 
   // Sums doubles/int64 counters over ranks in place (no-op on one rank); CPU tensors are fine on any backend.
   void sum(at::Tensor& t);
@@ -64,7 +78,10 @@ class Distributed {
   std::unique_ptr<collectives::Communicator> host_comm_;  // MPI, when CUDA ranks need it to find the control plane
   std::unique_ptr<collectives::Communicator> comm_;       // the data-parallel communicator (MPI or NCCL)
   std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 under a bare mpirun
-  std::unique_ptr<cluster::ControlPlaneClient> monitor_;
+  std::unique_ptr<cluster::RankMonitor> monitor_;  // ControlPlaneClient in a real job
+
+  // An ABORT aborts the communicators, so no rank waits in a collective for a rank that will never come.
+  void abort_collectives_on_abort();
 };
 
 }  // namespace kiln::runtime

@@ -1,0 +1,37 @@
+// A rank's link to the job's failure detection: it reports the step it is at, hears ABORT when another rank (or the
+// launcher) fails, and can abort the job itself. ControlPlaneClient (control_plane.h) is the real one, over TCP
+// with heartbeats; LocalControlPlane (local_control_plane.h) gives ranks run as threads the same ABORT semantics
+// in one process. Code that reacts to aborts (runtime's Distributed) takes a RankMonitor, so tests drive it
+// without processes. Semantics: docs/control_plane.md "Liveness and ABORT".
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace kiln::cluster {
+
+class RankMonitor {
+ public:
+  virtual ~RankMonitor() = default;
+
+  // The step named in failure messages. Cheap: called every training step.
+  virtual void set_step(int64_t step) = 0;
+
+  // Called once, with the reason, when the job is aborted by anyone but this rank; on the monitor's own thread
+  // (ControlPlaneClient) or the thread that aborted the job (LocalControlPlane). Registered after the abort
+  // already happened: called right away on the calling thread. Not called after this rank's own abort().
+  virtual void on_abort(std::function<void(const std::string& reason)> callback) = 0;
+  virtual bool aborted() const = 0;
+  virtual std::string abort_reason() const = 0;
+
+  // Aborts the whole job: every other rank hears "rank R (host H) aborted at step S: <reason>".
+  virtual void abort(const std::string& reason) = 0;
+
+  // A clean exit (GOODBYE): this rank is not reported as failed afterwards, and no on_abort callback runs once
+  // close() has returned. Idempotent; safe inside the on_abort callback.
+  virtual void close() = 0;
+
+  virtual int rank() const = 0;
+};
+
+}  // namespace kiln::cluster
