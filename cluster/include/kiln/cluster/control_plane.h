@@ -1,4 +1,4 @@
-// kiln's control plane (shared/DESIGN.md §3): liveness and ABORT on top of the store. Every rank runs a
+// kiln's control plane: liveness and ABORT on top of the store. Every rank runs a
 // ControlPlaneClient that sends a heartbeat (rank, host, current step) every second on its own thread; the server
 // (the launcher, or rank 0) declares a rank dead when its heartbeats stop for 3 s or its connection closes without
 // GOODBYE, and broadcasts ABORT naming the rank, host and last step to every other rank. Any rank can ABORT too.
