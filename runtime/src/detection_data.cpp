@@ -130,7 +130,7 @@ DetectionBatch DetectionLoader::make_batch(size_t b, const std::atomic<bool>& st
   for (size_t r = 0; r < n; ++r) {
     if (stopping.load(std::memory_order_relaxed)) break;  // the batch will be discarded anyway
     const size_t idx = batch.indices[r];
-    const uint64_t key = data::detail::sample_key(opts_.seed, opts_.epoch, idx);
+    const uint64_t key = bytes::sample_key(opts_.seed, opts_.epoch, idx);
     kd::PreparedSample s = kd::prepare_sample(data_.read(idx), data_.class_map(idx), opts_.augment, key, opts_.train);
     std::copy(s.image.begin(), s.image.end(), batch.images.data_ptr<float>() + r * image_elems);
     kd::rasterize(g, s.boxes, batch.cov.data_ptr<float>() + r * grid_elems,

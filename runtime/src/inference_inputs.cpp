@@ -77,11 +77,11 @@ bool is_hidden(const fs::path& p) {
 std::shared_ptr<const IdxImages> read_idx_images(const std::string& path) {
   auto f = std::make_shared<IdxImages>();
   f->path = path;
-  f->bytes = data::detail::read_maybe_gzip(path);
+  f->bytes = bytes::read_maybe_gzip(path);
   if (f->bytes.size() < 16)
     throw DataError(path + ": truncated: a " + std::to_string(f->bytes.size()) +
                     "-byte file has no IDX images header (16 bytes)");
-  const uint32_t magic = data::detail::load_u32_be(f->bytes.data());
+  const uint32_t magic = bytes::load_u32_be(f->bytes.data());
   if (magic == kIdxLabelsMagic)
     throw DataError(path + ": is an IDX labels file; -i needs the IDX images file (e.g. t10k-images-idx3-ubyte.gz)");
   if (magic != kIdxImagesMagic) {
@@ -89,9 +89,9 @@ std::shared_ptr<const IdxImages> read_idx_images(const std::string& path) {
     std::snprintf(hex, sizeof hex, "0x%08x", magic);
     throw DataError(path + ": bad magic " + hex + ", expected 0x00000803 (IDX images file)");
   }
-  f->n = data::detail::load_u32_be(f->bytes.data() + 4);
-  const uint32_t h = data::detail::load_u32_be(f->bytes.data() + 8);
-  const uint32_t w = data::detail::load_u32_be(f->bytes.data() + 12);
+  f->n = bytes::load_u32_be(f->bytes.data() + 4);
+  const uint32_t h = bytes::load_u32_be(f->bytes.data() + 8);
+  const uint32_t w = bytes::load_u32_be(f->bytes.data() + 12);
   if (h == 0 || w == 0 || h > 65535 || w > 65535)
     throw DataError(path + ": implausible image size " + std::to_string(h) + "x" + std::to_string(w));
   f->height = static_cast<int>(h), f->width = static_cast<int>(w);

@@ -20,7 +20,7 @@
 namespace kiln::detection {
 namespace {
 
-namespace bio = kiln::data::detail;
+namespace bio = kiln::bytes;
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'D', 'E', 'T', 'S'};
 constexpr uint32_t kVersion = 1;
