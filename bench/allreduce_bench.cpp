@@ -43,7 +43,7 @@ double timed(Fn fn) {
 }  // namespace
 
 int main() {
-  const long iterations = kiln::env_long("KILN_BENCH_ITERS", 20);
+  const long iterations = kiln::env_long(kiln::knob::kBenchIters);
   const long warmup = 3;
   kc::MpiSession session;
   auto comm = kc::make_mpi_communicator();

@@ -12,7 +12,7 @@ ap.add_argument("--threads", type=int, default=2); ap.add_argument("--limit", ty
 ap.add_argument("--no-warmup", action="store_true")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
-ref = os.environ.get("KILN_REFERENCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference"))
+ref = os.environ.get("KILN_REFERENCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
 spec = importlib.util.spec_from_file_location("lib", os.path.join(ref, "py_baseline_lib.py"))
 lib = importlib.util.module_from_spec(spec); spec.loader.exec_module(lib)
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Single-process training throughput, kiln vs the PyTorch reference (shared/reference/py_baseline.py), measured side
+# Single-process training throughput, kiln vs the PyTorch reference (bench/reference/py_baseline.py), measured side
 # by side in one run: same model, batch 64, threads, data and optimizer. Each is run ROUNDS times, interleaved,
 # and the best images/s of each is kept (the machine is noisy). Prints JSON lines and a Markdown table.
 #   bench/run_bench.sh [ROUNDS]      (default 2; needs ./setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-ref=${KILN_REFERENCE_DIR:-$root/../shared/reference}
+ref=${KILN_REFERENCE_DIR:-$root/bench/reference}
 kiln=$root/build/kiln
 rounds=${1:-2}
 threads=${THREADS:-$(nproc)}

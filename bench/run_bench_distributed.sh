@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Data-parallel training throughput on this host, measured side by side in one run, same global batch (64):
 #   kiln, 2 ranks x batch 32 (kiln --num_processes 2: mpirun, 1 thread per rank, overlapped bucketed all-reduce)
-#   PyTorch DDP, 2 ranks x 1 thread (shared/reference/run_ddp_baseline.sh 2, gloo)
-#   PyTorch, 1 process x 2 threads (shared/reference/py_baseline.py)
+#   PyTorch DDP, 2 ranks x 1 thread (bench/reference/run_ddp_baseline.sh 2, gloo)
+#   PyTorch, 1 process x 2 threads (bench/reference/py_baseline.py)
 # Each is run ROUNDS times, interleaved; the best images/s of each is kept. Also prints kiln's time from the
 # command to the first training step.   bench/run_bench_distributed.sh [ROUNDS]   (needs ./setup.sh first)
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-ref=${KILN_REFERENCE_DIR:-$root/../shared/reference}
+ref=${KILN_REFERENCE_DIR:-$root/bench/reference}
 kiln=$root/build/kiln
 rounds=${1:-2}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A private single-node Slurm cluster for tests (DESIGN.md §9): own munged and key, slurmctld and slurmd, all state
+# A private single-node Slurm cluster for tests (docs/slurm.md): own munged and key, slurmctld and slurmd, all state
 # under DIR. Needs root and the Debian packages slurm-wlm + munge (setup.sh installs them); no systemd.
 #
 #   tools/slurm_local.sh start DIR     start (stopping leftovers from the same DIR first); waits until the node is idle

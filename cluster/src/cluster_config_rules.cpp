@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "kiln/common/env_knobs.h"
 #include "kiln/common/error.h"
 
 namespace kiln::cluster::detail {
@@ -26,9 +27,9 @@ bool env_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c 
 // Set by kiln or its launchers for each job and rank; a fixed value from the cluster file would break them.
 const std::set<std::string>& kiln_variables() {
   static const std::set<std::string> names{
-      "KILN_RANK",      "KILN_WORLD_SIZE", "KILN_LOCAL_RANK", "KILN_LOCAL_WORLD_SIZE",
-      "KILN_NODE_RANK", "KILN_JOB_TOKEN",  "KILN_RANK_GPUS",  "RANK",
-      "WORLD_SIZE",     "LOCAL_RANK",      "LOCAL_WORLD_SIZE"};
+      knob::kRank.name,     knob::kWorldSize.name, knob::kLocalRank.name, knob::kLocalWorldSize.name,
+      knob::kNodeRank.name, knob::kJobToken.name,  knob::kRankGpus.name,  "RANK",
+      "WORLD_SIZE",         "LOCAL_RANK",          "LOCAL_WORLD_SIZE"};
   return names;
 }
 
@@ -50,8 +51,8 @@ std::string env_name_problem(const std::string& name, bool reserved_ok) {
     return "'" + name + "' is not an environment variable name (letters, digits and '_', not starting with a digit)";
   }
   if (reserved_ok) return "";
-  if (name == "KILN_MASTER_ADDR" || name == "MASTER_ADDR") return "set network.master_addr instead of " + name;
-  if (name == "KILN_MASTER_PORT" || name == "MASTER_PORT") return "set network.master_port instead of " + name;
+  if (name == knob::kMasterAddr.name || name == "MASTER_ADDR") return "set network.master_addr instead of " + name;
+  if (name == knob::kMasterPort.name || name == "MASTER_PORT") return "set network.master_port instead of " + name;
   if (kiln_variables().count(name)) return name + " is set by kiln for each job and rank";
   return "";
 }

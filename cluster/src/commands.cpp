@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cluster_config_rules.h"
+#include "kiln/common/env_knobs.h"
 
 namespace kiln::cluster {
 namespace {
@@ -166,7 +167,7 @@ Command mpirun_command(const ClusterConfig& config, const LaunchOptions& options
       throw UsageError(where(config) + "nodes give GPU ids by local rank in kiln's rank order, which a mapping " +
                        "option in mpirun_args changes: drop it, or the gpus lists");
     }
-    env[kRankGpusEnv] = gpus;
+    env[knob::kRankGpus.name] = gpus;  // the device of every rank in rank order (gpu_for_rank reads it)
   }
   for (const auto& [name, value] : env) append(a, {"-x", name + "=" + value});
   for (const std::string& name : forwarded(options, env)) append(a, {"-x", name});

@@ -30,11 +30,11 @@ detail::SharedFrame abort_frame(const std::string& reason) {
 
 ControlPlaneOptions ControlPlaneOptions::from_env() {
   ControlPlaneOptions o;
-  o.heartbeat_period = std::chrono::milliseconds(env_long(kEnvHeartbeatPeriod, o.heartbeat_period.count()));
-  o.dead_after = std::chrono::milliseconds(env_long(kEnvHeartbeatTimeout, o.dead_after.count()));
+  o.heartbeat_period = std::chrono::milliseconds(env_long(knob::kHeartbeatPeriodMs));
+  o.dead_after = std::chrono::milliseconds(env_long(knob::kHeartbeatTimeoutMs));
   if (o.heartbeat_period.count() <= 0 || o.dead_after <= o.heartbeat_period)
-    throw UsageError(std::string(kEnvHeartbeatPeriod) + "=" + std::to_string(o.heartbeat_period.count()) + " and " +
-                     kEnvHeartbeatTimeout + "=" + std::to_string(o.dead_after.count()) +
+    throw UsageError(std::string(knob::kHeartbeatPeriodMs.name) + "=" + std::to_string(o.heartbeat_period.count()) +
+                     " and " + knob::kHeartbeatTimeoutMs.name + "=" + std::to_string(o.dead_after.count()) +
                      ": need 0 < period < timeout (a few periods, so one late heartbeat is not a death)");
   return o;
 }

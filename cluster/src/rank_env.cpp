@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "kiln/common/env_knobs.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 
@@ -32,8 +33,8 @@ struct Contract {
 // Order matters (first match wins). Inside an sbatch allocation, ranks started by mpirun inherit SLURM_PROCID=0,
 // so the MPI/PMIx variables come before Slurm's.
 constexpr Contract kContracts[] = {
-    {"kiln", "KILN_RANK", "KILN_WORLD_SIZE", "KILN_LOCAL_RANK", "KILN_LOCAL_WORLD_SIZE", "KILN_NODE_RANK",
-     "KILN_MASTER_ADDR", "KILN_MASTER_PORT"},
+    {"kiln", knob::kRank.name, knob::kWorldSize.name, knob::kLocalRank.name, knob::kLocalWorldSize.name,
+     knob::kNodeRank.name, knob::kMasterAddr.name, knob::kMasterPort.name},
     {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
      "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK", "", ""},
     {"pmix", "PMIX_RANK", "PMIX_SIZE", "PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE", "PMIX_NODE_RANK", "", "", true},
@@ -101,8 +102,8 @@ std::vector<std::string> split_commas(const std::string& s) {
 }  // namespace
 
 int gpu_for_rank(const RankInfo& info, const EnvLookup& env) {
-  for (const auto& [var, index] : {std::pair<const char*, int>{"KILN_RANK_GPUS", info.rank},
-                                   std::pair<const char*, int>{"KILN_GPU_INDEX", info.local_rank}}) {
+  for (const auto& [var, index] : {std::pair<const char*, int>{knob::kRankGpus.name, info.rank},
+                                   std::pair<const char*, int>{knob::kGpuIndex.name, info.local_rank}}) {
     const auto v = env(var);
     if (!v || v->empty()) continue;
     const auto items = split_commas(*v);

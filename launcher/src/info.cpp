@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kiln/common/env_knobs.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/tasks.h"
 
@@ -44,6 +45,16 @@ std::string cuda_and_nccl(int* devices) {
 #else
   return "not built (CUDA/NCCL not found at build time)";
 #endif
+}
+
+// The KILN_ variables set here (docs/cli.md lists them all); the job token's value is masked.
+std::string knobs_text() {
+  const auto knobs = knobs_in_effect();
+  if (knobs.empty()) return "Environment: no KILN_ variable set (docs/cli.md lists them)\n";
+  std::ostringstream os;
+  os << "Environment (KILN_ variables set):\n";
+  for (const auto& [name, value] : knobs) os << "  " << name << "=" << value << "\n";
+  return os.str();
 }
 
 }  // namespace
@@ -84,6 +95,7 @@ std::string info_text(bool verbose) {
     os << at::get_parallel_info();
     os << "Build: C++" << __cplusplus / 100 % 100 << ", GCC " << __GNUC__ << "." << __GNUC_MINOR__ << ", yaml-cpp, "
        << "Boost.Asio, CLI11, nlohmann-json, PLplot, stb_image, zlib\n";
+    os << knobs_text();
   }
   return os.str();
 }

@@ -77,12 +77,14 @@ cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterC
     o.oversubscribe = ranks > cores;
   }
   if (!job.results_dir.empty()) o.log_dir = runtime::ResultsLayout(job.results_dir).logs();
-  // Without the launcher's control plane (a batch script), rank 0 hosts one and announces it over MPI.
+  // Without the launcher's control plane (a batch script), rank 0 hosts one and announces it over MPI. With it,
+  // the token and port are in mpirun's (or srun's) environment (launch_job) and forwarded by name: the token, a
+  // secret, never appears on a command line.
   if (launcher_control_plane) {
-    o.env["KILN_MASTER_ADDR"] = config.network.master_addr.empty()
-                                    ? (config.launcher == cluster::Launcher::kLocal ? "127.0.0.1" : host_name())
-                                    : config.network.master_addr;
-    o.forward_env = {cluster::kEnvJobToken, "KILN_MASTER_PORT"};
+    o.env[knob::kMasterAddr.name] = config.network.master_addr.empty()
+                                        ? (config.launcher == cluster::Launcher::kLocal ? "127.0.0.1" : host_name())
+                                        : config.network.master_addr;
+    o.forward_env = {knob::kJobToken.name, knob::kMasterPort.name};
   }
   return o;
 }
@@ -94,9 +96,6 @@ int launch_job(const JobLaunch& job) {
   exe[n] = '\0';
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cluster::ClusterConfig config = job_cluster(job);
-  // Ranks find the launcher's control plane through these (the token is forwarded by name, never on a command line).
-  const std::string token = cluster::make_job_token();
-  ::setenv(cluster::kEnvJobToken, token.c_str(), 1);
   // Tagged lines let the supervisor prefix [host:rank] and split the per-rank logs.
   config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
   if (!job.emit_sbatch.empty()) {
@@ -115,7 +114,9 @@ int launch_job(const JobLaunch& job) {
   if (job.dry_run) return 0;
 
   // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
-  cluster::ControlPlaneServer control(cluster::StoreServerOptions::from_env(token), cluster::ControlPlaneOptions::from_env());
+  const std::string token = cluster::make_job_token();
+  cluster::ControlPlaneServer control(cluster::StoreServerOptions::from_env(token),
+                                      cluster::ControlPlaneOptions::from_env());
   std::mutex mu;
   std::string failure;
   control.on_rank_failure([&](const cluster::RankFailure& f) {
@@ -125,9 +126,11 @@ int launch_job(const JobLaunch& job) {
     }
     terminate_supervised();
   });
-  ::setenv("KILN_MASTER_PORT", std::to_string(control.port()).c_str(), 1);
   SupervisedRun run;
   run.argv = cmd.argv;
+  // Ranks find the control plane through these: they go into mpirun's (or srun's) environment, which forwards them
+  // by name (job_options); this process's own environment is left as it was.
+  run.env = {{knob::kJobToken.name, token}, {knob::kMasterPort.name, std::to_string(control.port())}};
   if (config.launcher == cluster::Launcher::kSlurm) {
     // srun --label prefixes every line with its task id, which the supervisor turns into [host:rank] and logs.
     auto srun = std::find(run.argv.begin(), run.argv.end(), options.srun);

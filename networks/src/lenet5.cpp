@@ -1,4 +1,4 @@
-// LeNet5 (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, fc 120-84-classes), the shape of shared/reference's model,
+// LeNet5 (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, fc 120-84-classes), the shape of bench/reference's model,
 // generalised to any input size and optional batch norm after each conv.
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/pooling.h>

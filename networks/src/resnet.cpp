@@ -1,5 +1,5 @@
 // ResNet-10/18/34 with BasicBlocks (torchvision's layout and parameter names). Inputs up to 64x64 get the
-// small-input stem (3x3 stride 1, no max-pool, as in shared/reference's ResNet-18); larger ones the 7x7/2 + pool stem.
+// small-input stem (3x3 stride 1, no max-pool, as bench/reference's ResNet-18); larger ones the 7x7/2 + pool stem.
 // The blocks, stem and stages are shared with DetectNet_v2's backbone (resnet_blocks.h).
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>

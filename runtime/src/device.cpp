@@ -15,8 +15,7 @@
 namespace kiln::runtime {
 
 c10::Device select_device(const std::string& preference, const cluster::RankInfo& rank) {
-  std::string pref = preference.empty() ? env_string("KILN_DEVICE") : preference;
-  if (pref.empty()) pref = "auto";
+  const std::string pref = preference.empty() ? env_string(knob::kDevice) : preference;
   if (pref != "auto" && pref != "cpu" && pref != "cuda")
     throw UsageError("device '" + pref + "' is not one of auto, cpu, cuda");
   if (pref == "cpu") return c10::Device(c10::kCPU);

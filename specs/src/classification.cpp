@@ -1,5 +1,5 @@
-// The classification schemas. Key names and meanings follow TAO's classification spec
-// (shared/reference/tao-specs.md §1) so a TAO user recognises every line; kiln's additions are noted in the docs.
+// The classification schemas. Key names and meanings follow TAO's classification spec so a TAO user recognises every
+// line; kiln's additions are noted in docs/specs.md.
 #include "kiln/specs/classification.h"
 
 #include <algorithm>

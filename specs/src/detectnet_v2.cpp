@@ -1,5 +1,5 @@
-// The DetectNet_v2 schemas (detectnet_v2.h). TAO's experiment spec and dataset_export_spec keys (tao-specs.md §2, §4),
-// with kiln's additions marked in their docs. TAO's maps (`target_class_config { key: "car" value {...} }`) are
+// The DetectNet_v2 schemas (detectnet_v2.h). TAO's experiment spec and dataset_export_spec keys, with kiln's
+// additions marked in their docs (docs/specs.md). TAO's maps (`target_class_config { key: "car" value {...} }`) are
 // group lists of {key, value} items, its repeated messages group lists; the rules between keys are in
 // detectnet_v2_rules.cpp.
 #include "kiln/specs/detectnet_v2.h"

@@ -4,9 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include "support/generated_docs.h"
 
 namespace kiln::cluster {
 namespace {
@@ -216,25 +214,7 @@ TEST(ClusterConfig, LoadClusterPicksTheFormatByExtension) {
 
 // docs/cluster.md carries the generated key reference; KILN_UPDATE_DOCS=1 rewrites it.
 TEST(ClusterDocs, ReferenceIsCurrent) {
-  const std::string path = std::string(KILN_SOURCE_DIR) + "/docs/cluster.md";
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string docs = text.str();
-  const std::string begin = "<!-- BEGIN GENERATED cluster -->\n";
-  const std::string end = "<!-- END GENERATED cluster -->";
-  const size_t b = docs.find(begin);
-  const size_t e = docs.find(end);
-  ASSERT_TRUE(b != std::string::npos && e != std::string::npos && b < e) << path << " needs the generated markers";
-  const std::string expected = "\n" + specs::describe_schema(cluster_schema()) + "\n";
-  const char* update = std::getenv("KILN_UPDATE_DOCS");
-  if (update && std::string(update) == "1") {
-    docs.replace(b + begin.size(), e - b - begin.size(), expected);
-    std::ofstream(path) << docs;
-    return;
-  }
-  EXPECT_EQ(docs.substr(b + begin.size(), e - b - begin.size()), expected)
-      << path << " is out of date; regenerate it with KILN_UPDATE_DOCS=1 and this test";
+  test_support::check_generated_region("docs/cluster.md", "cluster", specs::describe_schema(cluster_schema()));
 }
 
 }  // namespace

@@ -250,12 +250,13 @@ TEST(SbatchScript, QuotesWhatSbatchAndTheShellWouldSplit) {
 TEST(MpirunCommand, RunsTwoLocalRanks) {
   ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  ::setenv("KILN_TEST_FORWARDED", "from the launcher", 1);
+  ::setenv("MPIRUN_TEST_FORWARDED", "from the launcher", 1);
   ClusterConfig c = parse_hostfile("localhost slots=2\n", "local");
-  c.env = {{"KILN_TEST_VALUE", "a b'c"}};
+  c.env = {{"MPIRUN_TEST_VALUE", "a b'c"}};
   LaunchOptions o;
-  o.program = {"/bin/sh", "-c", "echo \"rank=$OMPI_COMM_WORLD_RANK value=$KILN_TEST_VALUE fwd=$KILN_TEST_FORWARDED\""};
-  o.forward_env = {"KILN_TEST_FORWARDED"};
+  o.program = {"/bin/sh", "-c",
+               "echo \"rank=$OMPI_COMM_WORLD_RANK value=$MPIRUN_TEST_VALUE fwd=$MPIRUN_TEST_FORWARDED\""};
+  o.forward_env = {"MPIRUN_TEST_FORWARDED"};
   o.oversubscribe = true;
   const std::string out = run("timeout 120 " + mpirun_command(c, o).str());
   EXPECT_NE(out.find("rank=0 value=a b'c fwd=from the launcher\n"), std::string::npos) << out;

@@ -109,15 +109,15 @@ TEST(ControlPlaneHeartbeat, ServerReportsEveryRanksStep) {
 }
 
 TEST(ControlPlaneHeartbeat, OptionsFromEnvironment) {
-  setenv(kEnvHeartbeatPeriod, "200", 1);
-  setenv(kEnvHeartbeatTimeout, "900", 1);
+  setenv(kiln::knob::kHeartbeatPeriodMs.name, "200", 1);
+  setenv(kiln::knob::kHeartbeatTimeoutMs.name, "900", 1);
   auto o = ControlPlaneOptions::from_env();
   EXPECT_EQ(o.heartbeat_period, 200ms);
   EXPECT_EQ(o.dead_after, 900ms);
-  setenv(kEnvHeartbeatTimeout, "100", 1);  // dead before the next beat could arrive
+  setenv(kiln::knob::kHeartbeatTimeoutMs.name, "100", 1);  // dead before the next beat could arrive
   EXPECT_THROW(ControlPlaneOptions::from_env(), kiln::UsageError);
-  unsetenv(kEnvHeartbeatPeriod);
-  unsetenv(kEnvHeartbeatTimeout);
+  unsetenv(kiln::knob::kHeartbeatPeriodMs.name);
+  unsetenv(kiln::knob::kHeartbeatTimeoutMs.name);
   o = ControlPlaneOptions::from_env();
   EXPECT_EQ(o.heartbeat_period, kDefaultHeartbeatPeriod);
   EXPECT_EQ(o.dead_after, kDefaultDeadAfter);

@@ -311,7 +311,7 @@ TEST(Calibrate, MethodNames) {
 TEST(TrtCache, HexOfKnownFloats) {
   using kiln::runtime::trt_scale_hex;
   EXPECT_EQ(trt_scale_hex(1.0f), "3f800000");
-  EXPECT_EQ(trt_scale_hex(1.0f / 127.0f), "3c010204");  // amax 1.0 (tao-deploy.md §3)
+  EXPECT_EQ(trt_scale_hex(1.0f / 127.0f), "3c010204");  // amax 1.0: scale 1/127, the float's bits in hex (TensorRT's cache)
   EXPECT_EQ(trt_scale_hex(2.0f), "40000000");
   EXPECT_EQ(trt_scale_hex(0.0078f), "3bff9724");
   EXPECT_EQ(trt_scale_hex(0.0f), "0");  // no zero padding, as TensorRT/TAO print it

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Golden reference for tests/golden/lenet5_sgd_test.cpp: two SGD steps (lr 0.01, momentum 0.9, L2 5e-4 on conv and
-linear weights only, as kiln's reg_config scope "Conv2D,Dense") of the shared/reference LeNet5, written as .npy:
+linear weights only, as kiln's reg_config scope "Conv2D,Dense") of bench/reference's LeNet5, written as .npy:
 initial weights, the batches, and the weights after each step. Usage: lenet5_sgd_step.py OUT_DIR"""
 import os, sys, numpy as np, torch, torch.nn.functional as F
 
@@ -9,7 +9,7 @@ os.makedirs(out, exist_ok=True)
 torch.manual_seed(1234)
 torch.set_num_threads(1)
 
-class LeNet5(torch.nn.Module):  # same layers as shared/reference/py_baseline_lib.py, kiln's parameter names
+class LeNet5(torch.nn.Module):  # same layers as bench/reference/py_baseline_lib.py, kiln's parameter names
     def __init__(s):
         super().__init__(); s.conv1 = torch.nn.Conv2d(1, 6, 5, padding=2); s.conv2 = torch.nn.Conv2d(6, 16, 5)
         s.fc1 = torch.nn.Linear(400, 120); s.fc2 = torch.nn.Linear(120, 84); s.fc3 = torch.nn.Linear(84, 10)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kiln --emit-sbatch writes a batch script for a cluster YAML of this host (2 slots, launcher slurm); sbatch runs it.
 # Without kiln's launcher, rank 0 hosts the control plane. Success is read from the job's output file and its state,
-# not from srun's exit code (DESIGN.md §9).
+# not from srun's exit code, which is unreliable after scancel (docs/slurm.md).
 source "$(dirname "$0")/common.sh"
 
 host=$(hostname -s)

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
 
@@ -28,14 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ort_dir() {
-  const char* env = std::getenv("KILN_ORT_DIR");
-  return env && *env ? env : KILN_SOURCE_DIR;
-}
-std::string node_exe() {
-  const char* env = std::getenv("KILN_NODE");
-  return env && *env ? env : "node";
-}
+std::string ort_dir() { return env_string(knob::kOrtDir.name, KILN_SOURCE_DIR); }
+std::string node_exe() { return env_string(knob::kNode); }
 std::string script_path() { return (fs::path(ort_dir()) / "tools" / "ort_run.js").string(); }
 
 // A private temp directory, removed with everything in it.
@@ -120,9 +115,10 @@ NodeResult run_node(const std::vector<std::string>& args, const TempDir& dir) {
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   // The child sees KILN_ORT_DIR, so the script finds .deps even when it was located through KILN_SOURCE_DIR.
-  std::vector<std::string> env_s{"KILN_ORT_DIR=" + ort_dir()};
+  const std::string ort_dir_is = std::string(knob::kOrtDir.name) + "=";
+  std::vector<std::string> env_s{ort_dir_is + ort_dir()};
   for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, "KILN_ORT_DIR=", 13) != 0) env_s.emplace_back(*e);
+    if (std::strncmp(*e, ort_dir_is.c_str(), ort_dir_is.size()) != 0) env_s.emplace_back(*e);
   std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -158,7 +154,7 @@ const Availability& availability() {
   std::call_once(once, [] {
     try {
       if (!fs::exists(script_path())) {
-        a.version_or_reason = script_path() + " not found (set KILN_ORT_DIR to the kiln source tree)";
+        a.version_or_reason = script_path() + " not found (set " + knob::kOrtDir.name + " to the kiln source tree)";
         return;
       }
       TempDir dir;

@@ -12,6 +12,7 @@
 
 #include "collectives/collective_checks.h"
 #include "kiln/collectives/backends.h"
+#include "kiln/common/env.h"
 #include "kiln/common/error.h"
 
 namespace {
@@ -194,7 +195,7 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-  if (rank != 0 && !std::getenv("KILN_TEST_ALL_RANKS_PRINT")) {
+  if (rank != 0 && kiln::env_string(kiln::knob::kTestAllRanksPrint).empty()) {
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new RankFailurePrinter(rank));
   }

@@ -1,4 +1,4 @@
-// The machines a job runs on (shared/DESIGN.md §4): a cluster YAML, validated like a spec (every problem at once as
+// The machines a job runs on: a cluster YAML, validated like a spec (every problem at once as
 // `file:line:column: key.path: message`, exit 2), or an Open MPI / DeepSpeed hostfile; DeepSpeed-style
 // --include/--exclude filters; and the placement of ranks on hosts and GPUs. docs/cluster.md is the user's reference.
 #pragma once

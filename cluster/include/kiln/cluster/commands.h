@@ -11,10 +11,6 @@
 
 namespace kiln::cluster {
 
-// Set by the mpirun command when a node lists GPUs other than 0..slots-1: the device of every rank, in rank order,
-// comma-separated. A rank uses entry KILN_RANK_GPUS[rank] as its device (it overrides local_rank → device).
-inline constexpr const char* kRankGpusEnv = "KILN_RANK_GPUS";
-
 struct Command {
   std::vector<std::string> argv;  // what to exec
   std::string str() const;        // argv as one shell-quoted line (for --dry-run); `sh -c` runs it unchanged
@@ -42,15 +38,18 @@ struct LaunchOptions {
 
 // mpirun -np N --host h1:4,h2:4 --bind-to core --map-by slot [--mca btl_tcp_if_include IF -x NCCL_SOCKET_IFNAME=IF]
 //   -x NAME=VALUE... -x NAME... [--allow-run-as-root] [--oversubscribe] <mpirun_args> <program>.
-// --bind-to/--map-by (or an older mapping option) in mpirun_args replace kiln's defaults. Throws kiln::UsageError
-// when there are no nodes, or when a mapping option in mpirun_args would move ranks off the GPUs nodes list.
+// --bind-to/--map-by (or an older mapping option) in mpirun_args replace kiln's defaults. When a node lists GPUs
+// other than 0..slots-1, -x KILN_RANK_GPUS gives the device of every rank, in rank order (it overrides local rank →
+// device). Throws kiln::UsageError when there are no nodes, or when a mapping option in mpirun_args would move ranks
+// off the GPUs nodes list.
 Command mpirun_command(const ClusterConfig& config, const LaunchOptions& options);
 
 // [env NAME=V,... ] srun [--job-name --partition --time --account] --nodes=N --ntasks=T --ntasks-per-node=P
 //   [--nodelist=h1,h2] [--gpus-per-node=G] --mpi=pmix --kill-on-bad-exit=1 --export=ALL,NAME=VALUE,...,NAME
 //   <program>. srun cannot carry a value with a comma in --export, so such variables go in front through `env`.
-// --mpi=pmix: Debian's Open MPI has no Slurm PMI (shared/DESIGN.md §9). Throws kiln::UsageError when the nodes
-// cannot be one Slurm job step (unequal slots, or a count that contradicts `slurm`).
+// --mpi=pmix: Debian's Open MPI has no Slurm PMI plugin, so srun must start MPI ranks through PMIx (docs/slurm.md).
+// Throws kiln::UsageError when the nodes cannot be one Slurm job step (unequal slots, or a count that contradicts
+// `slurm`).
 Command srun_command(const ClusterConfig& config, const LaunchOptions& options);
 
 // A batch script for `sbatch FILE`: #SBATCH job name, nodes, tasks per node, node list, GPUs, partition, time,

@@ -14,14 +14,14 @@
 
 #include "kiln/cluster/rank_monitor.h"
 #include "kiln/cluster/tcp_store.h"
+#include "kiln/common/env_knobs.h"
 
 namespace kiln::cluster {
 
-// ---- Defaults (fields of ControlPlaneOptions) and their environment knobs, read by from_env() only. ----
+// ---- Defaults (fields of ControlPlaneOptions). from_env() reads the knobs knob::kHeartbeatPeriodMs (client: send
+// every N ms) and knob::kHeartbeatTimeoutMs (server: dead after N ms silent), whose declared defaults are these. ----
 inline constexpr std::chrono::milliseconds kDefaultHeartbeatPeriod{1000};
 inline constexpr std::chrono::milliseconds kDefaultDeadAfter{3000};
-inline constexpr const char* kEnvHeartbeatPeriod = "KILN_HEARTBEAT_PERIOD_MS";    // client: send every N ms
-inline constexpr const char* kEnvHeartbeatTimeout = "KILN_HEARTBEAT_TIMEOUT_MS";  // server: dead after N ms silent
 
 struct ControlPlaneOptions {
   std::chrono::milliseconds heartbeat_period = kDefaultHeartbeatPeriod;  // used by clients

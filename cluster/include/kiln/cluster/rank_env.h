@@ -1,6 +1,6 @@
-// Rank discovery from the environment (shared/DESIGN.md §3). First match wins: kiln's own variables, Open MPI,
-// PMIx/PMI, Slurm, then the torchrun contract. A process with no rank in its environment is a launcher (or a
-// single-process run).
+// Rank discovery from the environment (docs/architecture.md, "How a job runs"). First match wins: kiln's own
+// variables, Open MPI, PMIx/PMI, Slurm, then the torchrun contract. A process with no rank in its environment is a
+// launcher (or a single-process run).
 #pragma once
 #include <functional>
 #include <optional>

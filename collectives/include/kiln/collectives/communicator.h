@@ -1,4 +1,4 @@
-// Collectives (shared/DESIGN.md §5): a small Communicator interface whose operations return a Work. Backends: MPI
+// Collectives (docs/architecture.md): a small Communicator interface whose operations return a Work. Backends: MPI
 // (CPU tensors), NCCL (CUDA tensors), and an in-process thread backend for unit tests. No one may touch a tensor
 // while its Work is pending. Setup happens once in the backend's constructor; the calls below are the hot path.
 #pragma once

@@ -1,4 +1,4 @@
-// Data-parallel gradient reduction (shared/DESIGN.md §5), after c10d's Reducer: parameters are assigned to buckets
+// Data-parallel gradient reduction, after c10d's Reducer: parameters are assigned to buckets
 // in reverse registration order by a pure function (first bucket ~1 MiB so communication starts early, then
 // ~25 MiB); autograd hooks copy each gradient into its bucket as soon as backward produces it; a full bucket is
 // all-reduced (averaged) at once while backward goes on; finalize() waits for every bucket before the optimizer

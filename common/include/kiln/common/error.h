@@ -5,7 +5,7 @@
 
 namespace kiln {
 
-// Exit codes of shared/DESIGN.md §2.
+// kiln's exit codes (docs/cli.md lists them for users).
 enum class ExitCode : int {
   kOk = 0,
   kFailure = 1,      // anything not covered below (a bug, an I/O failure outside the data path)

@@ -4,7 +4,7 @@
 namespace kiln::launcher {
 
 // Parses argv, runs the subtask, prints `Execution status: PASS|FAIL`, and returns the process exit code
-// (shared/DESIGN.md §2). Never throws.
+// (ExitCode, docs/cli.md). Never throws.
 int run_cli(int argc, char** argv);
 
 }  // namespace kiln::launcher

@@ -1,4 +1,5 @@
-// `kiln info [--verbose]`: versions of kiln and its libraries, threads, devices, networks and subtasks.
+// `kiln info [--verbose]`: versions of kiln and its libraries, threads, devices, networks and subtasks; verbose adds
+// the KILN_ environment variables set (kiln/common/env_knobs.h), the job token masked.
 #pragma once
 #include <string>
 

@@ -1,7 +1,7 @@
-// Starting ranks from the launcher process (shared/DESIGN.md §3): `--num_processes N` on this host, or a cluster
-// description (`-c cluster.yaml` / an Open MPI hostfile) with `--launcher mpirun|slurm`. The same kiln command,
-// minus the launch options, becomes every rank's command. CPU ranks need an MPI world, so a local job is mpirun on
-// localhost; the job is supervised (supervisor.h) and its exit code returned.
+// Starting ranks from the launcher process (docs/architecture.md, "How a job runs"): `--num_processes N` on this
+// host, or a cluster description (`-c cluster.yaml` / an Open MPI hostfile) with `--launcher mpirun|slurm`. The same
+// kiln command, minus the launch options, becomes every rank's command. CPU ranks need an MPI world, so a local job
+// is mpirun on localhost; the job is supervised (supervisor.h) and its exit code returned.
 #pragma once
 #include <map>
 #include <string>

@@ -1,4 +1,4 @@
-// DetectNet_v2 (TAO; docs/detection.md, shared/reference/tao-specs.md §2 "Outputs and loss"): a ResNet-10/18/34
+// DetectNet_v2 (TAO's outputs and loss; docs/detection.md): a ResNet-10/18/34
 // backbone in torchvision's layout and parameter names (conv1, bn1, layer1-4) whose output grid has stride 16 or 8,
 // and two 1x1 conv heads on it:
 //   output_cov  [N, C, H/s, W/s]   sigmoid: per-class coverage in (0, 1);

@@ -1,4 +1,4 @@
-// Where a rank computes (shared/DESIGN.md §3 "Device placement"): a GPU rank takes the CUDA device its local rank
+// Where a rank computes (docs/cli.md: --device, --gpus, --gpu_index): a GPU rank takes the CUDA device its local rank
 // maps to (KILN_RANK_GPUS / KILN_GPU_INDEX / local rank, see cluster::gpu_for_rank); a CPU rank the CPU.
 #pragma once
 #include <c10/core/Device.h>

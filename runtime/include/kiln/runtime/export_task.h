@@ -1,4 +1,4 @@
-// `kiln classification export` and `kiln detectnet_v2 export` (shared/DESIGN.md §7, docs/export.md): a kiln model →
+// `kiln classification export` and `kiln detectnet_v2 export` (docs/export.md): a kiln model →
 // ONNX (fp32 | fp16 | int8 QDQ), the INT8 calibration cache, optional DeepStream files, and a check of the exported
 // model in onnxruntime against LibTorch — for INT8, a classifier's accuracy on the evaluation data next to the FP32
 // model's, a DetectNet_v2's coverage agreement with the FP32 model.
@@ -41,7 +41,7 @@ std::string deepstream_config(const std::string& onnx_file, const std::string& l
                               int height, int width, int num_classes, const std::vector<float>& mean,
                               const std::vector<float>& std);
 
-// DeepStream nvinfer settings for a DetectNet_v2 model (network-type 0; shared/reference/tao-deploy.md §4): inputs
+// DeepStream nvinfer settings for a DetectNet_v2 model (network-type 0; docs/export.md, DeepStream): inputs
 // are pixels / 255 (net-scale-factor 1/255, offsets 0), output-blob-names the model's outputs in order, cluster-mode 2
 // (NMS, as TAO's DeepStream samples) with [class-attrs-all] from the first class's thresholds and a
 // [class-attrs-<id>] section for each class whose thresholds differ. A bbox scale/offset other than TAO's 35/0.5

@@ -1,4 +1,4 @@
-// `prune` (shared/DESIGN.md §7, TAO's semantics): rank filters by the L2 norm of their weights, keep those above a
+// `prune` (TAO's semantics, docs/prune.md): rank filters by the L2 norm of their weights, keep those above a
 // threshold, and rebuild a smaller network that carries its new layer widths. Everything the pruner knows about a
 // network comes from Network::graph(): which convolutions produce which channels, which layers are tied by residual
 // adds (they must keep the same channels), which layers merely follow their input (batch norm, depthwise convs), and

@@ -1,6 +1,6 @@
-// Learning-rate schedules with TAO's semantics (shared/reference/tao-specs.md §1 lr_config; §2 DetectNet_v2's
-// soft_start_annealing_schedule). Pure functions of the global step, so a resumed run continues on exactly the same
-// curve.
+// Learning-rate schedules with TAO's semantics (its classification lr_config and DetectNet_v2's
+// soft_start_annealing_schedule; the keys are in docs/specs.md). Pure functions of the global step, so a resumed run
+// continues on exactly the same curve.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-// The DetectNet_v2 schemas. Key names and meanings follow TAO's DetectNet_v2 (shared/reference/tao-specs.md §2–4).
+// The DetectNet_v2 schemas. Key names and meanings follow TAO's DetectNet_v2 spec (docs/detection.md, docs/specs.md).
 #pragma once
 #include "kiln/specs/spec.h"
 

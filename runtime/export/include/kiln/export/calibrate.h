@@ -1,4 +1,4 @@
-// INT8 post-training calibration (shared/DESIGN.md §7, docs/int8.md): per-tensor |x| histograms accumulated over the
+// INT8 post-training calibration (TAO's INT8 export; docs/int8.md): per-tensor |x| histograms accumulated over the
 // calibration batches, activation ranges (amax) chosen by TensorRT's EntropyCalibration2 (KL divergence), a
 // percentile or the max, and the TensorRT calibration cache that carries scale = amax / 127 per tensor.
 #pragma once

@@ -1,4 +1,4 @@
-// ONNX export (shared/DESIGN.md §7, docs/export.md): walks a network's dataflow Graph and writes an ONNX model with the
+// ONNX export (as TAO's export; docs/export.md): walks a network's dataflow Graph and writes an ONNX model with the
 // ONNX protobuf classes — BatchNorm folded into the preceding conv, dynamic batch axis, fp32, fp16 or INT8 QDQ — then
 // checks it with onnx::checker and writes it atomically. A graph with named outputs (Graph::outputs: DetectNet_v2's
 // "output_cov/Sigmoid" and "output_bbox/BiasAdd") gives a model with exactly those outputs, in that order.
