@@ -1,0 +1,88 @@
+// `kiln detectnet_v2 train|evaluate|inference|dataset_convert|export|prune`: the grid detector (docs/detection.md).
+#include <memory>
+
+#include "cli_commands.h"
+#include "cli_launch.h"
+#include "cli_options.h"
+#include "kiln/runtime/detectnet.h"
+
+namespace kiln::launcher::cli {
+namespace {
+
+Action bind_detectnet_train(CLI::App& cmd) {
+  auto task = std::make_shared<RankTask>();
+  auto& ro = task->run;
+  add_spec_file(cmd, ro.spec_file, "Experiment spec (YAML)")->required();
+  add_results_dir(cmd, ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
+  add_model(cmd, ro.model_path, "Pretrained model (.kiln) to start from");
+  add_run_options(cmd, ro, task->launch);
+  return [task](const Invocation& in) {
+    return launch_or_run(
+        in, task->run, task->launch, task->run.results_dir,
+        [task](Runtime& rt) { rt.check_detectnet_spec(task->run); },  // a bad spec is exit 2 before any rank starts
+        [task](Runtime& rt) { rt.detectnet_train(task->run); });
+  };
+}
+
+Action bind_detectnet_evaluate(CLI::App& cmd) {
+  auto task = std::make_shared<RankTask>();
+  auto& ro = task->run;
+  add_spec_file(cmd, ro.spec_file, "Experiment spec (YAML)")->required();
+  add_model(cmd, ro.model_path, "Model file (.kiln) to evaluate")->required();
+  add_results_dir(cmd, ro.results_dir, "Where evaluation/ goes (default: the model's directory)");
+  add_run_options(cmd, ro, task->launch);
+  return [task](const Invocation& in) {
+    return launch_or_run(
+        in, task->run, task->launch, task->run.results_dir,
+        [task](Runtime& rt) { rt.check_detectnet_spec(task->run); },
+        [task](Runtime& rt) { rt.detectnet_evaluate(task->run); });
+  };
+}
+
+struct DetectnetInference {
+  runtime::DetectnetInferenceOptions dio;
+  LaunchFlags launch;
+};
+
+Action bind_detectnet_inference(CLI::App& cmd) {
+  auto task = std::make_shared<DetectnetInference>();
+  auto& dio = task->dio;
+  add_spec_file(cmd, dio.run.spec_file, "Experiment spec (YAML)")->required();
+  add_model(cmd, dio.run.model_path, "Model file (.kiln)")->required();
+  cmd.add_option("-i,--image_dir", dio.input, "An image file or a folder of PNG/JPEG files")->required();
+  cmd.add_option("-o,--results_dir", dio.output_dir, "Where labels/ and images/ go")->required();
+  cmd.add_option("--batch_size", dio.batch_size, "Images per forward pass and rank")->check(CLI::NonNegativeNumber);
+  add_run_options(cmd, dio.run, task->launch);
+  return [task](const Invocation& in) {
+    return launch_or_run(
+        in, task->dio.run, task->launch, task->dio.output_dir,
+        [task](Runtime& rt) { rt.check_detectnet_spec(task->dio.run); },
+        [task](Runtime& rt) { rt.detectnet_inference(task->dio); });
+  };
+}
+
+Action bind_detectnet_convert(CLI::App& cmd) {
+  auto args = std::make_shared<ConvertArgs>();
+  add_convert_options(cmd, *args, "Conversion spec (YAML: kitti_config)");
+  return [args](const Invocation& in) {
+    in.runtime.detectnet_convert(args->spec, overrides_of(in.cmd), args->out_dir);
+    return 0;
+  };
+}
+
+}  // namespace
+
+void add_detectnet_v2_commands(CommandTable& table) {
+  table.group("detectnet_v2", "Object detection (DetectNet_v2: ResNet backbone, coverage + bbox heads)");
+  table.command({"detectnet_v2", "train"}, "Train (or resume) a DetectNet_v2 detector from an experiment spec",
+                bind_detectnet_train);
+  table.command({"detectnet_v2", "evaluate"}, "AP per class and mAP on the validation data", bind_detectnet_evaluate);
+  table.command({"detectnet_v2", "inference"}, "Detect objects: KITTI labels with confidences, drawn boxes",
+                bind_detectnet_inference);
+  table.command({"detectnet_v2", "dataset_convert"}, "Convert a KITTI folder into kiln detection shards",
+                bind_detectnet_convert);
+  add_export_command(table, "detectnet_v2");
+  add_prune_command(table, "detectnet_v2");
+}
+
+}  // namespace kiln::launcher::cli

@@ -1,0 +1,36 @@
+// Internal to kiln_launcher: how a subtask that runs on ranks starts. Given a launch option, this process is the
+// launcher: it checks what it can, then starts a job whose ranks run the same command minus the launch options.
+// Otherwise (a single process, or a rank of a launched job) it runs the subtask itself.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "cli_options.h"
+#include "cli_table.h"
+#include "kiln/runtime/tasks.h"
+
+namespace kiln::launcher::cli {
+
+// The options of a subtask that runs on ranks (train, evaluate): the rank's and the launch's.
+struct RankTask {
+  runtime::RunOptions run;
+  LaunchFlags launch;
+};
+
+// --gpus N / --gpu_index: N GPU ranks on this host, local rank k on device gpu_index[k] (default k); ranks started
+// by --num_processes are CPU ranks. Sets the job's ranks and their KILN_DEVICE / KILN_GPU_INDEX, and ro.device.
+// Returns the GPU list of the ranks ("" without --gpus / --gpu_index): with one GPU this process is the rank.
+// Throws UsageError for a host without CUDA, a GPU that does not exist, or flags that contradict each other.
+std::string apply_gpu_flags(LaunchFlags& launch, runtime::RunOptions& ro, Runtime& runtime);
+
+// Starts `job` with the invocation's arguments minus the launch options as every rank's; returns its exit code.
+int launch_ranks(const Invocation& in, JobLaunch job);
+
+using RankStep = std::function<void(Runtime&)>;
+
+// Fills ro's overrides and rank, then either launches (after `check`, which fails with exit 2/3 before any rank
+// starts; the ranks' logs go under `results_dir`) or runs `run` in this process. Returns the exit code.
+int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& launch, const std::string& results_dir,
+                  const RankStep& check, const RankStep& run);
+
+}  // namespace kiln::launcher::cli
