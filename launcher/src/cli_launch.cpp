@@ -1,5 +1,6 @@
 #include "cli_launch.h"
 
+#include "kiln/common/env_knobs.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 
@@ -25,7 +26,7 @@ std::string gpu_list(const LaunchFlags& launch, int gpus, int devices) {
 
 std::string apply_gpu_flags(LaunchFlags& launch, runtime::RunOptions& ro, Runtime& runtime) {
   if (launch.gpus == 0 && launch.gpu_index.empty()) {
-    if (launch.job.num_processes > 1) launch.job.env["KILN_DEVICE"] = "cpu";
+    if (launch.job.num_processes > 1) launch.job.env[knob::kDevice.name] = "cpu";
     return "";
   }
   const int gpus = launch.gpus > 0 ? launch.gpus : static_cast<int>(launch.gpu_index.size());
@@ -41,8 +42,8 @@ std::string apply_gpu_flags(LaunchFlags& launch, runtime::RunOptions& ro, Runtim
   ro.device = "cuda";
   launch.gpus = gpus;
   launch.job.num_processes = gpus;
-  launch.job.env["KILN_DEVICE"] = "cuda";
-  launch.job.env["KILN_GPU_INDEX"] = list;
+  launch.job.env[knob::kDevice.name] = "cuda";
+  launch.job.env[knob::kGpuIndex.name] = list;
   return list;
 }
 
@@ -64,7 +65,7 @@ int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& la
     launch.job.results_dir = results_dir;
     return launch_ranks(in, launch.job);
   }
-  if (!gpus.empty()) in.runtime.set_rank_env("KILN_GPU_INDEX", gpus);  // --gpus 1: this process is the rank
+  if (!gpus.empty()) in.runtime.set_rank_env(knob::kGpuIndex.name, gpus);  // --gpus 1: this process is the rank
   run(in.runtime);
   return 0;
 }

@@ -121,29 +121,13 @@ class ClassificationTask final : public TrainingTask {
   std::optional<TrainStep> step_;
 };
 
-RunSettings classification_settings(const ClassificationConfig& cfg, const specs::Spec& spec) {
-  RunSettings s;
-  s.arch = cfg.arch;
-  s.freeze_blocks = cfg.freeze_blocks;
-  s.pretrained_model_path = cfg.pretrained_model_path;
-  s.batch_size = cfg.batch_size, s.n_epochs = cfg.n_epochs, s.random_seed = cfg.random_seed;
-  s.batch_size_key = "train_config.batch_size_per_gpu";
-  s.checkpoint_interval = cfg.checkpoint_interval;
-  s.validation_period = cfg.validation_period;
-  s.schedule = cfg.schedule;
-  s.optimizer = cfg.optimizer;
-  s.data_parallel = cfg.data_parallel;
-  s.spec_yaml = spec.to_yaml();
-  return s;
-}
-
 }  // namespace
 
 void run_train(const RunOptions& opts) {
   run_training(opts, [&] {
     const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
     ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
-    RunSettings settings = classification_settings(cfg, spec);
+    RunSettings settings = common_settings(cfg, "train_config.batch_size_per_gpu", spec.to_yaml());
     return LoadedTask{std::move(settings), std::make_unique<ClassificationTask>(std::move(cfg))};
   });
 }

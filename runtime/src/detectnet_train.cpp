@@ -133,29 +133,13 @@ class DetectnetTask final : public TrainingTask {
   std::optional<DetectionMetrics> metrics_;
 };
 
-RunSettings detectnet_settings(const DetectnetConfig& cfg, const specs::Spec& spec) {
-  RunSettings s;
-  s.arch = cfg.arch;
-  s.freeze_blocks = cfg.freeze_blocks;
-  s.pretrained_model_path = cfg.pretrained_model_path;
-  s.batch_size = cfg.batch_size, s.n_epochs = cfg.n_epochs, s.random_seed = cfg.random_seed;
-  s.batch_size_key = "training_config.batch_size_per_gpu";
-  s.checkpoint_interval = cfg.checkpoint_interval;
-  s.validation_period = cfg.validation_period;
-  s.first_validation_epoch = cfg.first_validation_epoch;
-  s.schedule = cfg.schedule;
-  s.optimizer = cfg.optimizer;
-  s.data_parallel = cfg.data_parallel;
-  s.spec_yaml = spec.to_yaml();
-  return s;
-}
-
 }  // namespace
 
 void run_detectnet_train(const RunOptions& opts) {
   run_training(opts, [&] {
     DetectnetExperiment ex = load_detectnet_experiment(opts);
-    RunSettings settings = detectnet_settings(ex.cfg, ex.spec);
+    RunSettings settings = common_settings(ex.cfg, "training_config.batch_size_per_gpu", ex.spec.to_yaml());
+    settings.first_validation_epoch = ex.cfg.first_validation_epoch;
     return LoadedTask{std::move(settings), std::make_unique<DetectnetTask>(std::move(ex.cfg))};
   });
 }

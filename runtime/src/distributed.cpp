@@ -1,3 +1,4 @@
+#include "kiln/common/env_knobs.h"
 #include "kiln/runtime/distributed.h"
 
 #include <ATen/ATen.h>
@@ -48,8 +49,8 @@ Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : ra
   // control plane hosted by rank 0 (no port or no token: a bare mpirun, an sbatch script).
   cluster::StoreClientOptions conn;
   conn.rank = rank_.rank;
-  conn.host = env_string("KILN_MASTER_ADDR");
-  conn.port = static_cast<uint16_t>(env_long("KILN_MASTER_PORT", 0));
+  conn.host = env_string(knob::kMasterAddr);
+  conn.port = static_cast<uint16_t>(env_long(knob::kMasterPort));
   conn.token = env_string(cluster::kEnvJobToken);
   const bool launcher_plane = !conn.token.empty() && conn.port != 0;
 

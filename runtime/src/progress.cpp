@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "kiln/common/env_knobs.h"
 #include "kiln/common/env.h"
 #include "kiln/runtime/report.h"
 
@@ -28,7 +29,7 @@ namespace {
 // KILN_PROGRESS=bar|plain|auto (default). Ranks under mpirun write to a pseudo-terminal whose lines mpirun tags and
 // interleaves, so auto means plain lines there.
 bool use_bar() {
-  const std::string mode = env_string("KILN_PROGRESS", "auto");
+  const std::string mode = env_string(knob::kProgress);
   if (mode == "bar") return true;
   if (mode == "plain") return false;
   return ::isatty(STDOUT_FILENO) == 1 && env_string("OMPI_COMM_WORLD_SIZE").empty() && env_string("PMIX_RANK").empty();

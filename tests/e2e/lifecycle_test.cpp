@@ -83,6 +83,15 @@ TEST(Lifecycle, TrainPruneRetrainExportInfer) {
     EXPECT_NE(r.output.find("max |logit difference|"), std::string::npos) << r.output;
     EXPECT_GT(fs::file_size(onnx), 1000u);
   }
+  // Without onnxruntime (no node_modules where KILN_ORT_DIR points) the export is checked by the ONNX checker only:
+  // a warning, not a failure.
+  fs::create_directories(dir.path / "no_ort");
+  r = run_shell("KILN_ORT_DIR=" + (dir.path / "no_ort").string() + " " + KILN_BIN + " classification export -m " +
+                (retrain / "model.kiln").string() + " -o " + (dir.path / "no_ort" / "m.onnx").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("onnxruntime (node + onnxruntime-node"), std::string::npos) << r.output;
+  EXPECT_EQ(last_event(dir.path / "no_ort" / "status.json")["status"], "SUCCESS") << r.output;
+
   const fs::path int8 = exported / "model_int8.onnx";
   r = run_kiln("classification export -m " + (retrain / "model.kiln").string() + " -o " + int8.string() +
                " --data_type int8 --batches 4 --batch_size 32 --gen_ds_config --eval_images 600");

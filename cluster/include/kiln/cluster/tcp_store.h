@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/cluster/store.h"
+#include "kiln/common/env_knobs.h"
 
 namespace kiln::cluster {
 
@@ -22,10 +23,11 @@ inline constexpr std::chrono::seconds kDefaultConnectTimeout{60};  // the client
 inline constexpr std::chrono::seconds kReplyGrace{10};  // a blocking call waits this much past its own timeout
 
 // ---- Environment knobs (read by the from_env() functions only). ----
-inline constexpr const char* kEnvJobToken = "KILN_JOB_TOKEN";                 // 32 hex chars, set by the launcher
-inline constexpr const char* kEnvStoreBindAddr = "KILN_STORE_BIND_ADDR";      // server listen address (0.0.0.0)
-inline constexpr const char* kEnvStoreMaxFrame = "KILN_STORE_MAX_FRAME_BYTES";
-inline constexpr const char* kEnvStoreConnectTimeout = "KILN_STORE_CONNECT_TIMEOUT_S";
+// Declared, with defaults and meanings, in kiln/common/env_knobs.h.
+inline constexpr const char* kEnvJobToken = knob::kJobToken.name;  // 32 hex chars, set by the launcher
+inline constexpr const char* kEnvStoreBindAddr = knob::kStoreBindAddr.name;
+inline constexpr const char* kEnvStoreMaxFrame = knob::kStoreMaxFrameBytes.name;
+inline constexpr const char* kEnvStoreConnectTimeout = knob::kStoreConnectTimeoutS.name;
 // Where ranks find the server: KILN_MASTER_ADDR / KILN_MASTER_PORT (or torchrun's MASTER_*), see rank_env.h.
 
 // A fresh per-job secret: 32 lowercase hex characters from std::random_device.

@@ -88,6 +88,10 @@ inline constexpr EnvKnob kNode{"KILN_NODE", "node", "the Node.js executable that
 
 // ---- Outside the kiln binary.
 inline constexpr EnvKnob kBuildDir{"KILN_BUILD_DIR", "build", "where ./setup.sh configures and builds", "setup.sh"};
+inline constexpr EnvKnob kBuildType{"KILN_BUILD_TYPE", "Release",
+                                    "CMake build type ./setup.sh configures: Release (no debug information), "
+                                    "RelWithDebInfo or Debug; setting it reconfigures an existing build folder",
+                                    "setup.sh"};
 inline constexpr EnvKnob kReferenceDir{"KILN_REFERENCE_DIR", "bench/reference",
                                        "the PyTorch reference scripts the benchmarks run side by side with kiln",
                                        "bench"};
@@ -108,7 +112,8 @@ inline constexpr const EnvKnob* kAll[] = {
     &kStoreConnectTimeoutS, &kHeartbeatPeriodMs, &kHeartbeatTimeoutMs,                     //
     &kDevice, &kGpuIndex, &kRankGpus, &kProgress,                                          // devices, output
     &kOrtDir, &kNode,                                                                      // ONNX checks
-    &kBuildDir, &kReferenceDir, &kBenchIters, &kUpdateDocs, &kTestAllRanksPrint};          // outside the binary
+    &kBuildDir, &kBuildType, &kReferenceDir, &kBenchIters, &kUpdateDocs,                  // outside the binary
+    &kTestAllRanksPrint};
 
 }  // namespace knob
 

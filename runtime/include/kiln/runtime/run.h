@@ -48,6 +48,25 @@ struct RunSettings {
   std::string spec_yaml;  // the resolved spec, stored in checkpoints and the model
 };
 
+// The settings every task's config spells alike (arch, freeze_blocks, pretrained_model_path, batch_size, n_epochs,
+// random_seed, checkpoint_interval, validation_period, schedule, optimizer, data_parallel).
+template <class Config>
+RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::string spec_yaml) {
+  RunSettings s;
+  s.arch = cfg.arch;
+  s.freeze_blocks = cfg.freeze_blocks;
+  s.pretrained_model_path = cfg.pretrained_model_path;
+  s.batch_size = cfg.batch_size, s.n_epochs = cfg.n_epochs, s.random_seed = cfg.random_seed;
+  s.batch_size_key = std::move(batch_size_key);
+  s.checkpoint_interval = cfg.checkpoint_interval;
+  s.validation_period = cfg.validation_period;
+  s.schedule = cfg.schedule;
+  s.optimizer = cfg.optimizer;
+  s.data_parallel = cfg.data_parallel;
+  s.spec_yaml = std::move(spec_yaml);
+  return s;
+}
+
 // The schedule a run of `world_size` ranks follows: with linear LR scaling every learning rate of the schedule (the
 // base and the floor of DetectNet_v2's soft-start annealing) is multiplied by the number of ranks.
 LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, int world_size);
