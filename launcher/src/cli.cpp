@@ -10,6 +10,7 @@
 
 #include "cli_commands.h"
 #include "cli_options.h"
+#include "cli_unknown.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 
@@ -41,6 +42,7 @@ std::optional<int> parse_command_line(CLI::App& app, const std::vector<std::stri
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (auto unknown = cli::unknown_subcommand(app, args)) throw UsageError(*unknown + "; see kiln --help");
     app.exit(e);
     throw UsageError("bad command line (see --help)");
   }

@@ -71,7 +71,11 @@ void add_convert_options(CLI::App& cmd, ConvertArgs& args, const std::string& sp
 
 void add_launch_options(CLI::App& cmd, JobLaunch& job) {
   cmd.add_option("--num_processes", job.num_processes, "CPU ranks to start on this host (through mpirun)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) { return !v.empty() && v.size() <= 9 && v.find_first_not_of("0123456789") == std::string::npos && std::stol(v) >= 1
+                                          ? std::string()
+                                          : "must be a whole number of ranks, 1 or more (got " + v + ")"; },
+          "N>=1"));
   cmd.add_option("-c,--cluster", job.cluster_file, "Cluster YAML or Open MPI/DeepSpeed hostfile (docs/cluster.md)");
   cmd.add_option("--launcher", job.launcher, "How ranks start: local | mpirun | slurm")
       ->check(CLI::IsMember({"local", "mpirun", "slurm"}));

@@ -358,18 +358,27 @@ TEST(Cli, InfoVerbose) {
 TEST(Cli, UsageErrorsExit2AndRunNothing) {
   expect_usage_error({}, "A subcommand is required");
   expect_usage_error({"classification"}, "A subcommand is required");
-  expect_usage_error({"classification", "trian", "-e", "s.yaml", "-r", "out"}, "A subcommand is required");
-  expect_usage_error({"segmentation", "train"}, "A subcommand is required");
+  expect_usage_error({"classification", "trian", "-e", "s.yaml", "-r", "out"},
+                     "unknown subtask 'trian' of 'classification' (did you mean 'train'?)");
+  expect_usage_error({"segmentation", "train"}, "unknown network or tool 'segmentation' (one of: ");
   expect_usage_error({"classification", "train", "-r", "out"}, "--experiment_spec_file is required");
   expect_usage_error({"classification", "evaluate", "-e", "s.yaml"}, "--model is required");
   expect_usage_error({"classification", "train", "-e", "s.yaml", "-r", "out", "--launcher", "ssh"}, "--launcher");
   expect_usage_error({"classification", "train", "-e", "s.yaml", "-r", "out", "--device", "tpu"}, "--device");
   expect_usage_error({"classification", "train", "-e", "s.yaml", "-r", "out", "--num_processes", "0"},
-                     "--num_processes");
+                     "must be a whole number of ranks, 1 or more (got 0)");
   expect_usage_error({"classification", "export", "-m", "m", "-o", "o", "--data_type", "int4"}, "--data_type");
   expect_usage_error({"dataset", "synth_kitti", "-o", "d", "--images", "2"}, "--seed is required");
   expect_usage_error({"info", "extra"}, "extra");
   expect_usage_error({"cluster", "check", "a.b=1"}, "a.b=1");
+}
+
+TEST(Cli, UnknownWordsNameTheClosestSubcommand) {
+  expect_usage_error({"detectnet_v2", "evalute", "-e", "s.yaml"}, "did you mean 'evaluate'?");
+  expect_usage_error({"clasification", "train"}, "unknown network or tool 'clasification' (did you mean "
+                                                 "'classification'?)");
+  expect_usage_error({"classification", "fly"}, "unknown subtask 'fly' of 'classification' (one of: train");
+  expect_usage_error({"classification", "ab"}, "unknown subtask 'ab' of 'classification' (one of: ");
 }
 
 TEST(Cli, StrayArgumentsAreNotOverrides) {
