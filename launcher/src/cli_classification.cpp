@@ -17,12 +17,7 @@ Action bind_classification_train(CLI::App& cmd) {
   add_model(cmd, ro.model_path, "Pretrained model (.kiln) to start from (overrides pretrained_model_path)");
   cmd.add_flag("--enable_determinism", ro.deterministic, "Deterministic algorithms (bit-identical reruns)");
   add_run_options(cmd, ro, task->launch);
-  return [task](const Invocation& in) {
-    return launch_or_run(
-        in, task->run, task->launch, task->run.results_dir,
-        [task](Runtime& rt) { rt.check_experiment_spec(task->run); },  // a bad spec is exit 2 before any rank starts
-        [task](Runtime& rt) { rt.train(task->run); });
-  };
+  return rank_task_action(task, &Runtime::check_experiment_spec, &Runtime::train);
 }
 
 Action bind_classification_evaluate(CLI::App& cmd) {
@@ -32,12 +27,7 @@ Action bind_classification_evaluate(CLI::App& cmd) {
   add_model(cmd, ro.model_path, "Model file (.kiln) to evaluate")->required();
   add_results_dir(cmd, ro.results_dir, "Where evaluation/ and status.json go (default: the model's directory)");
   add_run_options(cmd, ro, task->launch);
-  return [task](const Invocation& in) {
-    return launch_or_run(
-        in, task->run, task->launch, task->run.results_dir,
-        [task](Runtime& rt) { rt.check_experiment_spec(task->run); },
-        [task](Runtime& rt) { rt.evaluate(task->run); });
-  };
+  return rank_task_action(task, &Runtime::check_experiment_spec, &Runtime::evaluate);
 }
 
 Action bind_classification_convert(CLI::App& cmd) {

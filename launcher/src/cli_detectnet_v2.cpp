@@ -16,12 +16,7 @@ Action bind_detectnet_train(CLI::App& cmd) {
   add_results_dir(cmd, ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
   add_model(cmd, ro.model_path, "Pretrained model (.kiln) to start from");
   add_run_options(cmd, ro, task->launch);
-  return [task](const Invocation& in) {
-    return launch_or_run(
-        in, task->run, task->launch, task->run.results_dir,
-        [task](Runtime& rt) { rt.check_detectnet_spec(task->run); },  // a bad spec is exit 2 before any rank starts
-        [task](Runtime& rt) { rt.detectnet_train(task->run); });
-  };
+  return rank_task_action(task, &Runtime::check_detectnet_spec, &Runtime::detectnet_train);
 }
 
 Action bind_detectnet_evaluate(CLI::App& cmd) {
@@ -31,12 +26,7 @@ Action bind_detectnet_evaluate(CLI::App& cmd) {
   add_model(cmd, ro.model_path, "Model file (.kiln) to evaluate")->required();
   add_results_dir(cmd, ro.results_dir, "Where evaluation/ goes (default: the model's directory)");
   add_run_options(cmd, ro, task->launch);
-  return [task](const Invocation& in) {
-    return launch_or_run(
-        in, task->run, task->launch, task->run.results_dir,
-        [task](Runtime& rt) { rt.check_detectnet_spec(task->run); },
-        [task](Runtime& rt) { rt.detectnet_evaluate(task->run); });
-  };
+  return rank_task_action(task, &Runtime::check_detectnet_spec, &Runtime::detectnet_evaluate);
 }
 
 struct DetectnetInference {

@@ -70,4 +70,12 @@ int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& la
   return 0;
 }
 
+Action rank_task_action(std::shared_ptr<RankTask> task, RankMember check, RankMember run) {
+  return [task, check, run](const Invocation& in) {
+    return launch_or_run(
+        in, task->run, task->launch, task->run.results_dir, [task, check](Runtime& rt) { (rt.*check)(task->run); },
+        [task, run](Runtime& rt) { (rt.*run)(task->run); });
+  };
+}
+
 }  // namespace kiln::launcher::cli

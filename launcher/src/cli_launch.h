@@ -3,6 +3,7 @@
 // Otherwise (a single process, or a rank of a launched job) it runs the subtask itself.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "cli_options.h"
@@ -32,5 +33,10 @@ using RankStep = std::function<void(Runtime&)>;
 // starts; the ranks' logs go under `results_dir`) or runs `run` in this process. Returns the exit code.
 int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& launch, const std::string& results_dir,
                   const RankStep& check, const RankStep& run);
+
+// The action of a train or evaluate subtask: launch_or_run with the Runtime's `check` (the spec, exit 2 before any
+// rank starts) and `run` of its RunOptions; the ranks' logs go under its results directory.
+using RankMember = void (Runtime::*)(const runtime::RunOptions&);
+Action rank_task_action(std::shared_ptr<RankTask> task, RankMember check, RankMember run);
 
 }  // namespace kiln::launcher::cli

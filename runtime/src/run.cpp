@@ -53,6 +53,8 @@ struct Run::Loop {
   std::optional<StatusLog>& status;
   const RunSettings& s;
   Distributed& dist;
+  const ReportFormat format;  // how the task's epochs are reported, asked once
+  const CheckpointCadence cadence;
   int threads = 0;
   std::optional<data::DistributedSampler> sampler;
   int64_t steps_per_epoch = 0, total_steps = 0, global_batch = 0;
@@ -64,7 +66,13 @@ struct Run::Loop {
   bool first_step_logged = false;
 
   Loop(Run& r, TrainingTask& t, std::optional<StatusLog>& st)
-      : run(r), task(t), status(st), s(r.settings_), dist(r.dist_) {}
+      : run(r),
+        task(t),
+        status(st),
+        s(r.settings_),
+        dist(r.dist_),
+        format(t.report_format()),
+        cadence(r.settings_.checkpoint_interval) {}
 
   void set_up_rank() {
     ensure_writable_dir(run.results_.dir());
@@ -182,7 +190,7 @@ struct Run::Loop {
     EpochRecord rec;
     rec.epoch = epoch + 1;
     rec.train_loss = all[own] / std::max(1.0, images);
-    rec.train_accuracy = task.report_format().train_accuracy ? all[own + 1] / std::max(1.0, images) : -1;
+    rec.train_accuracy = format.train_accuracy ? all[own + 1] / std::max(1.0, images) : -1;
     rec.seconds = seconds;
     rec.images_per_s = images / seconds;
     return rec;
@@ -199,7 +207,6 @@ struct Run::Loop {
   // Reports and checkpoints (rank 0 only).
   void report_epoch(const EpochRecord& rec, bool validated) {
     if (!dist.is_root()) return;
-    const ReportFormat format = task.report_format();
     status->write(StatusLog::Status::kRunning, "Training loop in progress",
                   {{"epoch", state.epoch},
                    {"max_epoch", s.n_epochs},
@@ -212,7 +219,7 @@ struct Run::Loop {
                          format.metric);
     if (validated) task.write_validation(run.results_);
     content->extra = task.checkpoint_extra();
-    if (CheckpointCadence(s.checkpoint_interval).due(state.epoch, s.n_epochs))
+    if (cadence.due(state.epoch, s.n_epochs))
       log::info("Checkpoint: " + save_checkpoint(run.results_, *content));
   }
 
