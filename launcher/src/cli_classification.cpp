@@ -27,7 +27,7 @@ Action bind_classification_evaluate(CLI::App& cmd) {
   add_model(cmd, ro.model_path, "Model file (.kiln) to evaluate")->required();
   add_results_dir(cmd, ro.results_dir, "Where evaluation/ and status.json go (default: the model's directory)");
   add_run_options(cmd, ro, task->launch);
-  return rank_task_action(task, &Runtime::check_experiment_spec, &Runtime::evaluate);
+  return rank_task_action(task, &Runtime::check_evaluation_spec, &Runtime::evaluate);
 }
 
 Action bind_classification_convert(CLI::App& cmd) {

@@ -26,7 +26,7 @@ Action bind_detectnet_evaluate(CLI::App& cmd) {
   add_model(cmd, ro.model_path, "Model file (.kiln) to evaluate")->required();
   add_results_dir(cmd, ro.results_dir, "Where evaluation/ goes (default: the model's directory)");
   add_run_options(cmd, ro, task->launch);
-  return rank_task_action(task, &Runtime::check_detectnet_spec, &Runtime::detectnet_evaluate);
+  return rank_task_action(task, &Runtime::check_detectnet_evaluation_spec, &Runtime::detectnet_evaluate);
 }
 
 struct DetectnetInference {
@@ -40,13 +40,13 @@ Action bind_detectnet_inference(CLI::App& cmd) {
   add_spec_file(cmd, dio.run.spec_file, "Experiment spec (YAML)")->required();
   add_model(cmd, dio.run.model_path, "Model file (.kiln)")->required();
   cmd.add_option("-i,--image_dir", dio.input, "An image file or a folder of PNG/JPEG files")->required();
-  cmd.add_option("-o,--results_dir", dio.output_dir, "Where labels/ and images/ go")->required();
+  cmd.add_option("-o,--results_dir", dio.output_dir, "Where labels/ and images_annotated/ go")->required();
   cmd.add_option("--batch_size", dio.batch_size, "Images per forward pass and rank")->check(CLI::NonNegativeNumber);
   add_run_options(cmd, dio.run, task->launch);
   return [task](const Invocation& in) {
     return launch_or_run(
         in, task->dio.run, task->launch, task->dio.output_dir,
-        [task](Runtime& rt) { rt.check_detectnet_spec(task->dio.run); },
+        [task](Runtime& rt) { rt.check_detectnet_inference(task->dio); },
         [task](Runtime& rt) { rt.detectnet_inference(task->dio); });
   };
 }

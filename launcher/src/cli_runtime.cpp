@@ -27,6 +27,7 @@ class KilnRuntime final : public Runtime {
   int launch(const JobLaunch& job) override { return launch_job(job); }
 
   void check_experiment_spec(const runtime::RunOptions& opts) override { runtime::check_experiment_spec(opts); }
+  void check_evaluation_spec(const runtime::RunOptions& opts) override { runtime::check_evaluation_spec(opts); }
   void train(const runtime::RunOptions& opts) override { runtime::run_train(opts); }
   void evaluate(const runtime::RunOptions& opts) override { runtime::run_evaluate(opts); }
   void check_inference(const runtime::InferenceOptions& opts) override { runtime::check_inference_options(opts); }
@@ -37,6 +38,12 @@ class KilnRuntime final : public Runtime {
   }
 
   void check_detectnet_spec(const runtime::RunOptions& opts) override { runtime::check_detectnet_spec(opts); }
+  void check_detectnet_evaluation_spec(const runtime::RunOptions& opts) override {
+    runtime::check_detectnet_evaluation_spec(opts);
+  }
+  void check_detectnet_inference(const runtime::DetectnetInferenceOptions& opts) override {
+    runtime::check_detectnet_inference(opts);
+  }
   void detectnet_train(const runtime::RunOptions& opts) override { runtime::run_detectnet_train(opts); }
   void detectnet_evaluate(const runtime::RunOptions& opts) override { runtime::run_detectnet_evaluate(opts); }
   void detectnet_inference(const runtime::DetectnetInferenceOptions& opts) override {

@@ -98,7 +98,7 @@ void draw_text(RgbImage& image, int x, int y, const std::string& text, int scale
 }
 
 void draw_box(RgbImage& image, int x0, int y0, int x1, int y1, Rgb colour, const std::string& caption,
-              int thickness) {
+              int thickness, int font_scale) {
   if (x1 <= x0 || y1 <= y0) return;
   const int t = std::max(1, thickness);
   fill_rect(image, x0, y0, x1, y0 + t, colour);  // top
@@ -106,7 +106,8 @@ void draw_box(RgbImage& image, int x0, int y0, int x1, int y1, Rgb colour, const
   fill_rect(image, x0, y0, x0 + t, y1, colour);  // left
   fill_rect(image, x1 - t, y0, x1, y1, colour);  // right
   if (caption.empty()) return;
-  const int scale = annotation_font_scale(image.width), height = annotation_banner_height(image.width);
+  const int scale = font_scale > 0 ? font_scale : annotation_font_scale(image.width);
+  const int height = (kFontLineHeight + 2 * kFontPad) * scale;
   const int pad = kFontPad * scale, width = text_width(caption, scale) + 2 * pad;
   const int lx = std::max(0, x0), ly = y0 >= height ? y0 - height : std::max(0, y0);
   fill_rect(image, lx, ly, lx + width, ly + height, colour);

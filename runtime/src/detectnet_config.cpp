@@ -6,6 +6,7 @@
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 #include "kiln/networks/detectnet_v2.h"
+#include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::runtime {
 namespace {
@@ -37,6 +38,11 @@ std::vector<DetectionSource> sources(const specs::Spec& s, const std::string& li
 }
 
 }  // namespace
+
+const specs::Schema& detectnet_schema_without_path_checks() {
+  static const specs::Schema schema = specs::without_path_checks(specs::detectnet_v2_schema());
+  return schema;
+}
 
 DetectnetConfig DetectnetConfig::from_spec(const specs::Spec& s) {
   DetectnetConfig c;

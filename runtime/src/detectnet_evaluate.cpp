@@ -179,12 +179,25 @@ DetectnetExperiment load_detectnet_experiment(const RunOptions& opts) {
   return {std::move(spec), std::move(cfg)};
 }
 
+DetectnetExperiment load_detectnet_evaluation(const RunOptions& opts) {
+  specs::Spec spec = specs::load_spec(detectnet_schema_without_path_checks(), opts.spec_file, opts.overrides);
+  DetectnetConfig cfg = DetectnetConfig::from_spec(spec);
+  std::vector<std::string> read{"dataset_config.validation_data_source.shards"};
+  if (spec.has("dataset_config.validation_fold"))
+    for (size_t i = 0; i < spec.count("dataset_config.data_sources"); ++i)
+      read.push_back(log::cat("dataset_config.data_sources[", i, "].shards"));
+  specs::require_existing_paths(spec, read);
+  return {std::move(spec), std::move(cfg)};
+}
+
 void check_detectnet_spec(const RunOptions& opts) { (void)load_detectnet_experiment(opts); }
+
+void check_detectnet_evaluation_spec(const RunOptions& opts) { (void)load_detectnet_evaluation(opts); }
 
 void run_detectnet_evaluate(const RunOptions& opts) {
   std::optional<Distributed> dist;
   try {
-    const DetectnetExperiment ex = load_detectnet_experiment(opts);
+    const DetectnetExperiment ex = load_detectnet_evaluation(opts);
     if (ex.cfg.val.empty())
       throw UsageError("detectnet_v2 evaluate: the spec has no validation data (dataset_config.validation_fold or "
                        "validation_data_source)");

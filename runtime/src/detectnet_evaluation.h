@@ -40,5 +40,7 @@ struct DetectnetExperiment {
   DetectnetConfig cfg;
 };
 DetectnetExperiment load_detectnet_experiment(const RunOptions& opts);
+// For evaluate: only the validation shards (validation_data_source, or data_sources with validation_fold) must exist.
+DetectnetExperiment load_detectnet_evaluation(const RunOptions& opts);
 
 }  // namespace kiln::runtime

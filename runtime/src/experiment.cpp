@@ -181,21 +181,23 @@ std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::
 }
 
 namespace {
-void relax_paths(std::vector<specs::Field>& fields) {
-  for (auto& f : fields) {
-    if (f.type == specs::Type::kPath) f.must_exist = false;
-    relax_paths(f.children);
-  }
+const specs::Schema& classification_schema_without_path_checks() {
+  static const specs::Schema schema = specs::without_path_checks(specs::classification_schema());
+  return schema;
 }
 }  // namespace
 
+ClassificationConfig evaluation_config(const std::string& spec_file, const std::vector<std::string>& overrides) {
+  const specs::Spec spec = specs::load_spec(classification_schema_without_path_checks(), spec_file, overrides);
+  ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
+  const std::string& key = cfg.val ? cfg.val->key : cfg.train.key;
+  specs::require_existing_paths(spec, {key + ".images", key + ".labels", key + ".root"});
+  return cfg;
+}
+
 ModelSpec model_spec(const std::string& spec_file, const std::vector<std::string>& overrides,
                      const nlohmann::json& model_meta, const std::string& model_path) {
-  static const specs::Schema schema = [] {
-    specs::Schema s = specs::classification_schema();
-    relax_paths(s.fields);
-    return s;
-  }();
+  const specs::Schema& schema = classification_schema_without_path_checks();
   if (!spec_file.empty()) return {specs::load_spec(schema, spec_file, overrides), spec_file};
   const auto it = model_meta.find("spec");
   const std::string stored = it != model_meta.end() && it->is_string() ? it->get<std::string>() : "";

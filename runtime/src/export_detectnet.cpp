@@ -35,17 +35,7 @@ namespace detail {
 // The DetectNet_v2 spec: -e when given, else the one stored in the model. Paths need not exist (the stored spec names
 // the shards of the machine the model was trained on); what is missing is decided where the data is opened.
 ModelSpec detectnet_spec(const ExportTaskOptions& opts, const nlohmann::json& model_meta) {
-  static const specs::Schema schema = [] {
-    specs::Schema s = specs::detectnet_v2_schema();
-    std::function<void(std::vector<specs::Field>&)> relax = [&](std::vector<specs::Field>& fields) {
-      for (auto& f : fields) {
-        if (f.type == specs::Type::kPath) f.must_exist = false;
-        relax(f.children);
-      }
-    };
-    relax(s.fields);
-    return s;
-  }();
+  const specs::Schema& schema = detectnet_schema_without_path_checks();
   const std::string& model_path = opts.run.model_path;
   if (!opts.run.spec_file.empty())
     return {specs::load_spec(schema, opts.run.spec_file, opts.run.overrides), opts.run.spec_file};

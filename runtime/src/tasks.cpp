@@ -23,9 +23,10 @@ void check_experiment_spec(const RunOptions& opts) {
   ClassificationConfig::from_spec(specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides));
 }
 
+void check_evaluation_spec(const RunOptions& opts) { (void)evaluation_config(opts.spec_file, opts.overrides); }
+
 void run_evaluate(const RunOptions& opts) {
-  const specs::Spec spec = specs::load_spec(specs::classification_schema(), opts.spec_file, opts.overrides);
-  const ClassificationConfig cfg = ClassificationConfig::from_spec(spec);
+  const ClassificationConfig cfg = evaluation_config(opts.spec_file, opts.overrides);
   if (opts.model_path.empty()) throw UsageError("evaluate needs the model to evaluate: -m <model.kiln>");
   const ResultsLayout results = ResultsLayout::resolve(opts.results_dir, opts.model_path);
   ensure_writable_dir(results.dir());

@@ -3,6 +3,7 @@
 #include "kiln/specs/classification.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "shared_fields.h"
 #include "text.h"
@@ -10,6 +11,8 @@
 namespace kiln::specs {
 namespace {
 
+using detail::format_float;
+using detail::format_number;
 using detail::parse_int;
 using detail::split;
 
@@ -58,6 +61,20 @@ Field image_size(std::optional<std::string> def) {
   return with_check(string("input_image_size", std::move(def),
                            "Network input \"C,H,W\": C is 1 (grey) or 3 (RGB); H and W in [8, 4096]."),
                     check_image_size);
+}
+
+// kiln normalises pixels scaled to [0, 1]; TAO (and Caffe/Keras "caffe" preprocessing) writes means and stds of 0-255
+// pixels (103.939, 116.779, 123.68). Such a value would train on garbage silently, so it is an error that converts it.
+std::function<std::string(const Value&)> unit_scale_check(const char* what) {
+  return [what](const Value& value) -> std::string {
+    for (double v : std::get<std::vector<double>>(value)) {
+      if (v <= 1.0) continue;
+      return std::string("kiln's ") + what + " is of pixels scaled to [0, 1]; " + format_number(v) +
+             " looks like TAO's 0-255 convention: divide by 255 (" + format_number(v) + " -> " +
+             format_float(std::round(v / 255.0 * 1e4) / 1e4) + ")";
+    }
+    return "";
+  };
 }
 
 // Shared by dataset_config.train/val and the convert spec's source, so all three accept the same sources.
@@ -142,12 +159,21 @@ Field train_config() {
 }
 
 Field dataset_config() {
-  Field image_std = with_length(float_list("image_std", {0.3530}, "Per-channel std for normalisation.", 1e-6), 1, 3);
+  Field image_std = with_check(
+      with_length(float_list("image_std", {0.3530}, "Per-channel std (of pixels scaled to [0, 1]; TAO's 0-255 values "
+                                                    "are an error that says so).", 1e-6),
+                  1, 3),
+      unit_scale_check("image_std"));
   return required(
       group("dataset_config",
             {required(source_group("train", "Training data.")),
              source_group("val", "Validation data; absent = no validation during training."),
-             with_length(float_list("image_mean", {0.2860}, "Per-channel mean (of pixels scaled to [0, 1])."), 1, 3),
+             with_check(with_length(float_list("image_mean", {0.2860},
+                                               "Per-channel mean (of pixels scaled to [0, 1]; TAO's 0-255 values "
+                                               "are an error that says so).",
+                                               0),
+                                    1, 3),
+                        unit_scale_check("image_mean")),
              image_std,
              group("augmentation",
                    {boolean("enable_random_crop", false, "Random crop after padding by crop_padding pixels."),

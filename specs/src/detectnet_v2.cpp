@@ -384,6 +384,33 @@ Field evaluation_config() {
       "Validation during training and `evaluate` (TAO's evaluation_config).");
 }
 
+// What `detectnet_v2 inference` writes (TAO's inference spec block of the same name): label files hold every
+// clustered box, as evaluation scores them; drawings only the boxes a user would act on.
+Field bbox_handler_config() {
+  Field colour = group("bbox_color",
+                       {integer("R", std::nullopt, "Red.", 0, 255), integer("G", std::nullopt, "Green.", 0, 255),
+                        integer("B", std::nullopt, "Blue.", 0, 255)},
+                       "Box colour; components not given are 0 (as TAO's proto3 message). Default: kiln's palette.");
+  Field value = group("value",
+                      {real("confidence_threshold", std::nullopt,
+                            "Draw this class's boxes with at least this confidence (default: the group's).", 0, 1e6),
+                       colour},
+                      "The class's drawing settings.");
+  return group(
+      "bbox_handler_config",
+      {boolean("kitti_dump", true, "Write labels/<image>.txt: every clustered box with its confidence (KITTI)."),
+       boolean("disable_overlay", false, "Do not write images_annotated/ (the drawn boxes)."),
+       integer("overlay_linewidth", 2, "Box outline width in pixels of the drawn image.", 1, 64),
+       real("confidence_threshold", 0.3,
+            "Boxes drawn need at least this confidence (NMS: the coverage, 0-1; DBSCAN: summed coverage); "
+            "labels/ keeps every box. kiln addition: TAO sets it per class only.",
+            0, 1e6),
+       class_map("classwise_bbox_handler_config", value,
+                 "Per class (TAO's map): `- {key: car, value: {confidence_threshold: 0.5, bbox_color: {R: 0, G: "
+                 "255, B: 0}}}`. Classes not listed use the group's threshold and kiln's palette.")},
+      "What `detectnet_v2 inference` writes (TAO's inference bbox_handler_config).");
+}
+
 }  // namespace
 
 const Schema& detectnet_v2_schema() {
@@ -392,7 +419,7 @@ const Schema& detectnet_v2_schema() {
       {integer("random_seed", 42, "Seed for initialisation, shuffling and augmentation (TAO's top-level key).", 0,
                2147483647.0),
        dataset_config(), augmentation_config(), model_config(), bbox_rasterizer_config(), cost_function_config(),
-       training_config(), postprocessing_config(), evaluation_config()},
+       training_config(), postprocessing_config(), evaluation_config(), bbox_handler_config()},
       detail::check_detectnet_v2_experiment};
   return schema;
 }

@@ -177,6 +177,7 @@ void check_experiment(const Spec& spec, Issues& issues) {
     check_class_map(spec, "postprocessing_config.target_class_config", classes, true, issues);
     check_class_map(spec, "evaluation_config.minimum_detection_ground_truth_overlap", classes, false, issues);
     check_class_map(spec, "evaluation_config.evaluation_box_config", classes, false, issues);
+    check_class_map(spec, "bbox_handler_config.classwise_bbox_handler_config", classes, false, issues);
     check_mapping(spec, classes, issues);
   }
   check_objectives(spec, issues);

@@ -47,6 +47,16 @@ void sort_issues(std::vector<SpecIssue>& issues, const std::vector<size_t>& rank
   issues = std::move(sorted);
 }
 
+// TAO's own spec files are protobuf text, which a YAML parser rejects with a puzzling message: say what it is.
+void explain_protobuf_text(const std::string& text, const std::string& file, std::vector<SpecIssue>& issues) {
+  const size_t line = detail::protobuf_text_line(text);
+  if (line == 0 || issues.empty()) return;
+  issues.back() = SpecIssue{Location{file, static_cast<int>(line), 1}, "",
+                            "this is a TAO spec in protobuf text format (`name { ... }` blocks); kiln reads the same "
+                            "keys written as YAML: `name:` with the block's keys indented below it, and `key: value` "
+                            "lines as they are (docs/specs.md, \"From a TAO spec file\")"};
+}
+
 [[noreturn]] void unreadable(const std::string& file, const std::string& why) {
   throw SpecError(file, {SpecIssue{Location{file, 0, 0}, "", why}});
 }
@@ -57,6 +67,7 @@ Spec load_spec_text(const Schema& schema, const std::string& yaml, const std::st
                     const std::string& base_dir, const std::vector<std::string>& overrides) {
   std::vector<SpecIssue> issues;
   std::optional<detail::Node> root = detail::parse_yaml(yaml, display_name, issues);
+  if (!root) explain_protobuf_text(yaml, display_name, issues);
   std::vector<size_t> ranks(issues.size(), 0);
   std::vector<detail::Override> parsed;
   for (size_t i = 0; i < overrides.size(); ++i) {

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <regex>
+#include <sstream>
 
 namespace kiln::specs::detail {
 namespace {
@@ -98,6 +100,18 @@ std::string range_text(std::optional<double> min, std::optional<double> max, boo
   if (min) return (exclusive_min ? "> " : ">= ") + format_number(*min);
   if (max) return "<= " + format_number(*max);
   return "";
+}
+
+size_t protobuf_text_line(const std::string& text) {
+  static const std::regex block(R"(^\s*[A-Za-z_][A-Za-z0-9_]*\s*\{\s*(#.*)?$)"), close(R"(^\s*\}\s*(#.*)?$)");
+  std::istringstream in(text);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (std::regex_match(line, block) || std::regex_match(line, close)) return n;
+  }
+  return 0;
 }
 
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {

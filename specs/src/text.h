@@ -22,6 +22,10 @@ std::string format_number(double v);
 // "in [1, 65536]", "in (0, 10]", ">= 1e-06", "<= 10"; "" when unbounded.
 std::string range_text(std::optional<double> min, std::optional<double> max, bool exclusive_min);
 
+// Where `text` reads as protobuf text format — TAO's spec files (`model_config {`, `key: value`, `}`) — rather than
+// YAML: the first line that opens a block with `name {`, or closes one with a lone `}`; 0 when none does.
+size_t protobuf_text_line(const std::string& text);
+
 std::string join(const std::vector<std::string>& parts, const std::string& sep);
 std::vector<std::string> split(const std::string& text, char sep);
 

@@ -64,23 +64,37 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   EXPECT_NE(r.output.find("Resuming from"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Epoch 1/2"), std::string::npos) << r.output;
 
+  // Evaluate reads only the validation shards: the training shards may be gone (another machine's data).
+  const std::string no_training_data = " \"dataset_config.data_sources=[{shards: " + (dir.path / "gone").string() + "}]\"";
   r = run_kiln("detectnet_v2 evaluate -e " + kSpec + " -m " + (run / "model.kiln").string() + " -r " +
-               (dir.path / "eval").string() + small);
+               (dir.path / "eval").string() + small + no_training_data);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("mAP"), std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir.path / "eval" / "evaluation" / "metrics.json"))["classes"].size(), 10u);
 
-  // Inference on the validation images, 2 ranks: one KITTI label file (16 fields: the confidence last) and one drawn
-  // image per input; nothing staged is left behind.
+  // ... but not the validation shards it scores: exit 2 naming the key, before any rank starts.
+  r = run_kiln("detectnet_v2 evaluate -e " + kSpec + " -m " + (run / "model.kiln").string() + " -r " +
+               (dir.path / "eval2").string() + small + " dataset_config.validation_data_source.shards=" +
+               (dir.path / "gone").string() + " --num_processes 2");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("dataset_config.validation_data_source.shards: path does not exist: " +
+                          (dir.path / "gone").string()),
+            std::string::npos)
+      << r.output;
+
+  // Inference on the validation images, 2 ranks, with none of the spec's data present: one KITTI label file (16
+  // fields: the confidence last) and one drawn image per input, as TAO lays them out; nothing staged is left behind.
   const fs::path inferred = dir.path / "inferred";
   r = run_kiln("detectnet_v2 inference -e " + kSpec + " -m " + (run / "model.kiln").string() + " -i " +
-               (synth / "val" / "images").string() + " -o " + inferred.string() + small + " --num_processes 2");
+               (synth / "val" / "images").string() + " -o " + inferred.string() + small + no_training_data +
+               " dataset_config.validation_data_source.shards=" + (dir.path / "gone").string() +
+               " --num_processes 2");
   ASSERT_EQ(r.code, 0) << r.output;
   size_t images = 0, labels = 0;
   for (const auto& e : fs::directory_iterator(synth / "val" / "images")) {
     ++images;
     const std::string stem = e.path().stem().string();
-    EXPECT_TRUE(fs::exists(inferred / "images" / (stem + ".png"))) << stem;
+    EXPECT_TRUE(fs::exists(inferred / "images_annotated" / (stem + ".png"))) << stem;
     if (!fs::exists(inferred / "labels" / (stem + ".txt"))) continue;
     ++labels;
     std::istringstream lines(slurp(inferred / "labels" / (stem + ".txt")));

@@ -64,6 +64,7 @@ class FakeRuntime : public kiln::launcher::Runtime {
   }
 
   void check_experiment_spec(const kiln::runtime::RunOptions& o) override { record("check_experiment_spec", o); }
+  void check_evaluation_spec(const kiln::runtime::RunOptions& o) override { record("check_evaluation_spec", o); }
   void train(const kiln::runtime::RunOptions& o) override { record("train", o); }
   void evaluate(const kiln::runtime::RunOptions& o) override { record("evaluate", o); }
   void check_inference(const kiln::runtime::InferenceOptions& o) override {
@@ -80,6 +81,13 @@ class FakeRuntime : public kiln::launcher::Runtime {
   }
 
   void check_detectnet_spec(const kiln::runtime::RunOptions& o) override { record("check_detectnet_spec", o); }
+  void check_detectnet_evaluation_spec(const kiln::runtime::RunOptions& o) override {
+    record("check_detectnet_evaluation_spec", o);
+  }
+  void check_detectnet_inference(const kiln::runtime::DetectnetInferenceOptions& o) override {
+    detectnet_inference_opts = o;
+    called("check_detectnet_inference");
+  }
   void detectnet_train(const kiln::runtime::RunOptions& o) override { record("detectnet_train", o); }
   void detectnet_evaluate(const kiln::runtime::RunOptions& o) override { record("detectnet_evaluate", o); }
   void detectnet_inference(const kiln::runtime::DetectnetInferenceOptions& o) override {
@@ -482,7 +490,7 @@ TEST(Cli, InferenceLogsGoUnderItsOutputDirectory) {
                      "--num_processes", "3"})
                 .code,
             0);
-  EXPECT_EQ(rt.actions(), (Args{"check_detectnet_spec", "launch"}));
+  EXPECT_EQ(rt.actions(), (Args{"check_detectnet_inference", "launch"}));
   EXPECT_EQ(rt.job.results_dir, "det_out");
   EXPECT_EQ(rt.job.worker_args,
             (Args{"detectnet_v2", "inference", "-e", "d.yaml", "-m", "d.kiln", "-i", "imgs", "-o", "det_out"}));
@@ -497,6 +505,15 @@ TEST(Cli, AFailedCheckStartsNoRank) {
   EXPECT_EQ(o.code, 2);
   EXPECT_EQ(rt.actions(), Args{"check_inference"});
   EXPECT_TRUE(contains(o.err, "-i imgs does not exist")) << o.err;
+}
+
+TEST(Cli, EvaluateChecksOnlyWhatItReads) {
+  FakeRuntime rt;
+  ASSERT_EQ(cli(rt, {"classification", "evaluate", "-e", "s", "-m", "m", "--num_processes", "2"}).code, 0);
+  EXPECT_EQ(rt.actions(), (Args{"check_evaluation_spec", "launch"})) << "the training data need not exist";
+  FakeRuntime det;
+  ASSERT_EQ(cli(det, {"detectnet_v2", "evaluate", "-e", "s", "-m", "m", "--num_processes", "2"}).code, 0);
+  EXPECT_EQ(det.actions(), (Args{"check_detectnet_evaluation_spec", "launch"}));
 }
 
 TEST(Cli, AFailedJobExitsWithItsCode) {

@@ -263,3 +263,41 @@ TEST_F(Classification, DescribeListsEveryGroup) {
 
 }  // namespace
 }  // namespace kiln::specs
+
+namespace kiln::specs {
+namespace {
+
+TEST_F(Classification, TaoMeansOf0To255PixelsAreAnErrorThatConvertsThem) {
+  EXPECT_EQ(problems(std::string(kMinimal) + "  image_mean: [103.939, 116.779, 123.68]\n  image_std: [0.5]\n"),
+            (Lines{"spec.yaml:8:15: dataset_config.image_mean: kiln's image_mean is of pixels scaled to [0, 1]; "
+                   "103.939 looks like TAO's 0-255 convention: divide by 255 (103.939 -> 0.4076)"}));
+  EXPECT_EQ(problems(kMinimal, {"dataset_config.image_std=[58.393]"}).back(),
+            "<command line>: dataset_config.image_std: kiln's image_std is of pixels scaled to [0, 1]; 58.393 looks "
+            "like TAO's 0-255 convention: divide by 255 (58.393 -> 0.229)");
+  EXPECT_NO_THROW(load(std::string(kMinimal) + "  image_mean: [0.485, 0.456, 0.406]\n  image_std: [0.229]\n"));
+}
+
+TEST_F(Classification, ATaoProtobufSpecIsNamedAsSuch) {
+  const Lines lines = problems(
+      "# TAO classification spec\nmodel_config {\n  arch: \"resnet\"\n  n_layers: 18\n}\ntrain_config {\n}\n");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("spec.yaml:2:1: this is a TAO spec in protobuf text format", 0), 0u) << lines[0];
+  // Ordinary YAML errors keep the parser's message.
+  const Lines yaml = problems("model_config:\n  arch: [resnet\n");
+  ASSERT_EQ(yaml.size(), 1u);
+  EXPECT_NE(yaml[0].find("YAML syntax error"), std::string::npos) << yaml[0];
+}
+
+TEST_F(Classification, ASubtaskRequiresOnlyThePathsItReads) {
+  const std::string spec = std::string(kMinimal) + "  val:\n    type: image_folder\n    root: missing_val\n";
+  EXPECT_FALSE(problems(spec).empty()) << "the full schema wants every path";
+  const Spec relaxed = load_spec(without_path_checks(classification_schema()), dir_.write("spec.yaml", spec));
+  EXPECT_NO_THROW(require_existing_paths(relaxed, {"dataset_config.train.root", "dataset_config.train.images"}));
+  const Lines lines = issues_of([&] { require_existing_paths(relaxed, {"dataset_config.val.root"}); });
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], dir_.path() + "/spec.yaml:10:11: dataset_config.val.root: path does not exist: " + dir_.path() +
+                          "/missing_val");
+}
+
+}  // namespace
+}  // namespace kiln::specs

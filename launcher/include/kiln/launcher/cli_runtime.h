@@ -37,6 +37,7 @@ class Runtime {
 
   // classification
   virtual void check_experiment_spec(const runtime::RunOptions& opts) = 0;
+  virtual void check_evaluation_spec(const runtime::RunOptions& opts) = 0;  // only the evaluation data must exist
   virtual void train(const runtime::RunOptions& opts) = 0;
   virtual void evaluate(const runtime::RunOptions& opts) = 0;
   virtual void check_inference(const runtime::InferenceOptions& opts) = 0;
@@ -46,6 +47,8 @@ class Runtime {
 
   // detectnet_v2
   virtual void check_detectnet_spec(const runtime::RunOptions& opts) = 0;
+  virtual void check_detectnet_evaluation_spec(const runtime::RunOptions& opts) = 0;
+  virtual void check_detectnet_inference(const runtime::DetectnetInferenceOptions& opts) = 0;
   virtual void detectnet_train(const runtime::RunOptions& opts) = 0;
   virtual void detectnet_evaluate(const runtime::RunOptions& opts) = 0;
   virtual void detectnet_inference(const runtime::DetectnetInferenceOptions& opts) = 0;

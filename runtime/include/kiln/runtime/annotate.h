@@ -46,9 +46,9 @@ int text_height(int scale);
 void draw_text(RgbImage& image, int x, int y, const std::string& text, int scale, Rgb colour);
 // Outlines the box [x0, x1) × [y0, y1) in `colour`, with a border `thickness` pixels wide inside the box (edges
 // outside the image are not drawn). A non-empty `caption` goes on a label of `colour` with black or white text
-// (whichever reads better), annotation_banner_height(image.width) rows high, just above the box's top-left corner,
-// or just inside it when the box touches the top of the image.
+// (whichever reads better) at `font_scale` (0: annotation_font_scale(image.width)), just above the box's top-left
+// corner, or just inside it when the box touches the top of the image.
 void draw_box(RgbImage& image, int x0, int y0, int x1, int y1, Rgb colour, const std::string& caption = "",
-              int thickness = 2);
+              int thickness = 2, int font_scale = 0);
 
 }  // namespace kiln::runtime

@@ -58,4 +58,8 @@ struct DetectnetConfig {
   static DetectnetConfig from_spec(const specs::Spec& spec);
 };
 
+// The DetectNet_v2 schema with no path required to exist, for the subtasks that read only part of the training spec
+// (evaluate: the validation shards; inference and export: no data at all). Each checks what it reads.
+const specs::Schema& detectnet_schema_without_path_checks();
+
 }  // namespace kiln::runtime

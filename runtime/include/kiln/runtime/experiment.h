@@ -68,6 +68,10 @@ SourceConfig source_from_spec(const specs::Spec& spec, const std::string& key);
 // "C,H,W" → shape (the schema already checked the format).
 data::ImageShape parse_image_size(const std::string& chw);
 
+// The spec of `evaluate`: the training spec, of which only the evaluation source (dataset_config.val, else train)
+// must exist — the training data may be on another machine. SpecError (exit 2) names a missing evaluation path.
+ClassificationConfig evaluation_config(const std::string& spec_file, const std::vector<std::string>& overrides);
+
 // Opens a dataset source and checks its image shape against `expected`; DataError names the files.
 std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::ImageShape& expected);
 

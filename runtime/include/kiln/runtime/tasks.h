@@ -22,6 +22,8 @@ struct RunOptions {
 // Validates the experiment spec (schema and cross-field rules) and throws SpecError (exit 2): the launcher calls
 // this before it starts any rank.
 void check_experiment_spec(const RunOptions& opts);
+// The same for evaluate, which reads only the evaluation source (dataset_config.val, else train).
+void check_evaluation_spec(const RunOptions& opts);
 
 // Trains (or resumes from <results>/checkpoints/latest). Writes checkpoints, model.kiln, status.json, curves.
 void run_train(const RunOptions& opts);

@@ -155,6 +155,15 @@ Spec load_spec(const Schema& schema, const std::string& file, const std::vector<
 Spec load_spec_text(const Schema& schema, const std::string& yaml, const std::string& display_name,
                     const std::string& base_dir, const std::vector<std::string>& overrides = {});
 
+// The same schema with no path required to exist: for subtasks that read only some of a spec's paths (evaluate,
+// inference and export take the training spec, whose training data may be on another machine). What a subtask does
+// read, it checks with require_existing_paths().
+Schema without_path_checks(Schema schema);
+
+// Throws SpecError (exit 2) naming, at its file:line, every key of `keys` that is set to a path that does not exist.
+// Keys that are absent or empty are skipped.
+void require_existing_paths(const Spec& spec, const std::vector<std::string>& keys);
+
 // Markdown reference of a schema (key, type, default, range, doc) for docs/ and `--help`.
 std::string describe_schema(const Schema& schema);
 
