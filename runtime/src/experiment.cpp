@@ -35,6 +35,7 @@ SourceConfig source_from_spec(const specs::Spec& spec, const std::string& key) {
   s.labels = spec.get_string(key + ".labels");
   s.root = spec.get_string(key + ".root");
   s.max_samples = static_cast<size_t>(spec.get_int(key + ".max_samples"));
+  s.resize = spec.get_bool(key + ".resize");
   std::vector<specs::SpecIssue> issues;
   if (s.type == "idx") {
     require(issues, spec, key + ".images", !s.images.empty(), "an idx source needs 'images' (the IDX image file)");
@@ -170,7 +171,7 @@ std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::
   if (src.type == "idx")
     ds = data::open_idx(src.images, src.labels, src.max_samples);
   else if (src.type == "image_folder")
-    ds = data::open_image_folder(src.root, expected, src.max_samples);
+    ds = data::open_image_folder(src.root, expected, src.max_samples, src.resize);
   else
     ds = data::open_shards(src.root, src.max_samples);
   if (!(ds->shape() == expected))

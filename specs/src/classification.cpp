@@ -86,6 +86,10 @@ Field source_group(std::string name, std::string doc) {
                 path("images", "IDX images file (type idx), e.g. train-images-idx3-ubyte.gz."),
                 path("labels", "IDX labels file (type idx)."),
                 path("root", "Folder of class folders (type image_folder) or of shards (type shards)."),
+                boolean("resize", true,
+                        "type image_folder: resize images of another size to input_image_size as they are read "
+                        "(as TAO); false makes such an image an error. IDX files and shards have one size, which "
+                        "must match."),
                 integer("max_samples", 0, "Use only the first N samples (0 = all).", 0, 1e9)},
                std::move(doc));
 }

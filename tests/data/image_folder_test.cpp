@@ -86,11 +86,36 @@ TEST(ImageFolder, JpegFilesAreRead) {
   EXPECT_EQ(ds->get(0, buf.data()), 0);
 }
 
-TEST(ImageFolder, WrongSizeNamesTheFileAndBothSizes) {
+TEST(ImageFolder, ImagesOfAnotherSizeAreResizedToTheInputSize) {
+  ScratchDir dir;
+  std::vector<uint8_t> ramp(60 * 90);  // grey, 2·x + y: grows left to right and top to bottom, never wraps
+  for (int y = 0; y < 60; ++y)
+    for (int x = 0; x < 90; ++x) ramp[static_cast<size_t>(y * 90 + x)] = static_cast<uint8_t>(2 * x + y);
+  std::filesystem::create_directories(dir.file("a"));
+  ASSERT_NE(stbi_write_png(dir.file("a/big.png").c_str(), 90, 60, 1, ramp.data(), 90), 0);
+  write_png(dir.file("a/small.png"), 7, 5, 3, 0);
+  const std::vector<uint8_t> flat(40 * 30 * 3, 77);
+  std::filesystem::create_directories(dir.file("b"));
+  ASSERT_NE(stbi_write_png(dir.file("b/flat.png").c_str(), 40, 30, 3, flat.data(), 40 * 3), 0);
+  auto ds = open_image_folder(dir.path().string(), {1, 16, 12});
+  EXPECT_EQ(ds->shape(), (ImageShape{1, 16, 12}));
+  std::vector<uint8_t> buf(16 * 12, 0);
+  for (size_t i = 0; i < ds->size(); ++i) EXPECT_NO_THROW(ds->get(i, buf.data())) << ds->describe(i);
+  ASSERT_EQ(ds->get(2, buf.data()), 1);
+  for (uint8_t v : buf) ASSERT_EQ(v, 77) << "a flat image stays flat";
+  ds->get(0, buf.data());
+  for (int y = 0; y < 16; ++y)
+    for (int x = 1; x < 12; ++x) ASSERT_LT(buf[y * 12 + x - 1], buf[y * 12 + x]) << "left to right at " << y;
+  EXPECT_LT(buf[0], buf[15 * 12]) << "top to bottom";
+  EXPECT_NEAR(buf[0], 4, 4) << "corners keep about their values";
+  EXPECT_NEAR(buf[15 * 12 + 11], 2 * 89 + 59, 8);
+}
+
+TEST(ImageFolder, WithoutResizeAWrongSizeNamesTheFileAndBothSizes) {
   ScratchDir dir;
   write_png(dir.file("a/ok.png"), 28, 28, 1, 0);
   write_png(dir.file("a/small.png"), 20, 24, 1, 0);
-  auto ds = open_image_folder(dir.path().string(), {1, 28, 28});
+  auto ds = open_image_folder(dir.path().string(), {1, 28, 28}, 0, /*resize=*/false);
   std::vector<uint8_t> buf(28 * 28);
   ds->get(0, buf.data());
   const std::string msg = data_error_of([&] { ds->get(1, buf.data()); });

@@ -18,6 +18,9 @@
 #define STBI_ONLY_JPEG
 #define STBI_NO_STDIO  // files are read by us, so errors name the path with errno's reason
 #include <stb_image.h>
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_STATIC
+#include <stb_image_resize.h>
 #include "kiln/common/third_party_end.h"
 
 namespace fs = std::filesystem;
@@ -57,10 +60,22 @@ std::vector<Entry> balanced_subset(const std::vector<std::vector<std::string>>& 
   return out;
 }
 
+// `hwc` (w×h, `c` interleaved channels) resized to to_w×to_h: a tent filter, i.e. bilinear when enlarging and
+// area-weighted (antialiased) when shrinking, edges clamped, on the stored values (no sRGB conversion) — as TAO's
+// bilinear resize to input_image_size, without its aliasing when shrinking a lot.
+std::vector<uint8_t> resize_image(const uint8_t* hwc, int w, int h, int c, int to_w, int to_h,
+                                  const std::string& path) {
+  std::vector<uint8_t> out(static_cast<size_t>(to_w) * to_h * c);
+  if (!stbir_resize_uint8_generic(hwc, w, h, 0, out.data(), to_w, to_h, 0, c, STBIR_ALPHA_CHANNEL_NONE, 0,
+                                  STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr))
+    throw DataError(path + ": cannot resize the image to " + std::to_string(to_h) + "x" + std::to_string(to_w));
+  return out;
+}
+
 class ImageFolderDataset final : public Dataset {
  public:
-  ImageFolderDataset(std::vector<Entry> entries, std::vector<std::string> names, ImageShape shape)
-      : entries_(std::move(entries)), names_(std::move(names)), shape_(shape) {}
+  ImageFolderDataset(std::vector<Entry> entries, std::vector<std::string> names, ImageShape shape, bool resize)
+      : entries_(std::move(entries)), names_(std::move(names)), shape_(shape), resize_(resize) {}
 
   size_t size() const override { return entries_.size(); }
   ImageShape shape() const override { return shape_; }
@@ -80,9 +95,16 @@ class ImageFolderDataset final : public Dataset {
                                          &w, &h, &comps, shape_.channels);
     if (!hwc) throw DataError(path + ": cannot decode image: " + stbi_failure_reason());
     std::unique_ptr<uint8_t, void (*)(void*)> owner(hwc, stbi_image_free);
-    if (h != shape_.height || w != shape_.width)
-      throw DataError(path + ": image is " + std::to_string(h) + "x" + std::to_string(w) + " (HxW) but the dataset expects " +
-                      std::to_string(shape_.height) + "x" + std::to_string(shape_.width));
+    std::vector<uint8_t> resized;
+    if (h != shape_.height || w != shape_.width) {
+      if (!resize_)
+        throw DataError(path + ": image is " + std::to_string(h) + "x" + std::to_string(w) +
+                        " (HxW) but the dataset expects " + std::to_string(shape_.height) + "x" +
+                        std::to_string(shape_.width) + " (resize: false)");
+      resized = resize_image(hwc, w, h, shape_.channels, shape_.width, shape_.height, path);
+      hwc = resized.data();
+      h = shape_.height, w = shape_.width;
+    }
     const size_t plane = static_cast<size_t>(h) * w;
     const int c = shape_.channels;
     for (int ch = 0; ch < c; ++ch) {
@@ -97,6 +119,7 @@ class ImageFolderDataset final : public Dataset {
   std::vector<Entry> entries_;
   std::vector<std::string> names_;
   ImageShape shape_;
+  bool resize_;
 };
 
 ImageShape infer_shape(const std::string& path, int channels) {
@@ -110,7 +133,8 @@ ImageShape infer_shape(const std::string& path, int channels) {
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_image_folder(const std::string& root, const ImageShape& expected, size_t limit) {
+std::unique_ptr<Dataset> open_image_folder(const std::string& root, const ImageShape& expected, size_t limit,
+                                           bool resize) {
   if (expected.channels < 1 || expected.channels > 4)
     throw UsageError(root + ": image folder channels must be 1..4, got " + std::to_string(expected.channels));
   std::error_code ec;
@@ -142,7 +166,7 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& root, const ImageS
   ImageShape shape = expected;
   // A zero height or width means "whatever the first image is"; every other image must then match it.
   if (shape.height <= 0 || shape.width <= 0) shape = infer_shape(entries.front().path, expected.channels);
-  return std::make_unique<ImageFolderDataset>(std::move(entries), std::move(names), shape);
+  return std::make_unique<ImageFolderDataset>(std::move(entries), std::move(names), shape, resize);
 }
 
 }  // namespace kiln::data

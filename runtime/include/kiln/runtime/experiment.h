@@ -22,6 +22,7 @@ struct SourceConfig {
   std::string type;  // idx | image_folder | shards
   std::string images, labels, root;
   size_t max_samples = 0;
+  bool resize = true;  // image_folder: images of another size are resized to the input size
 };
 
 struct OptimizerConfig {

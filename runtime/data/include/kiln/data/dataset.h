@@ -37,9 +37,12 @@ class Dataset {
 std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::string& labels_path, size_t limit = 0,
                                   bool fashion_names = true);
 
-// One sub-folder per class (alphabetical order = label index, as TAO), PNG/JPEG files inside. Every image must
-// have `expected` shape (channels are converted: grey↔RGB); a mismatch is a DataError naming the file.
-std::unique_ptr<Dataset> open_image_folder(const std::string& root, const ImageShape& expected, size_t limit = 0);
+// One sub-folder per class (alphabetical order = label index, as TAO), PNG/JPEG files inside. Channels are converted
+// (grey↔RGB); an image of another height or width is resized to `expected` as it is read (tent filter: bilinear when
+// enlarging, area-weighted when shrinking), or with `resize` false is a DataError naming the file and both sizes.
+// A zero height or width in `expected` means the first image's size.
+std::unique_ptr<Dataset> open_image_folder(const std::string& root, const ImageShape& expected, size_t limit = 0,
+                                           bool resize = true);
 
 // kiln shards written by write_shards(): reads `dir/index.json`, verifies each record's CRC32 on read.
 std::unique_ptr<Dataset> open_shards(const std::string& dir, size_t limit = 0);
