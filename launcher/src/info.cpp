@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "kiln/common/env_knobs.h"
+#include "kiln/export/onnxruntime.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/tasks.h"
 
@@ -57,6 +58,15 @@ std::string knobs_text() {
   return os.str();
 }
 
+// onnxruntime (through Node.js) as exports will find it, and where from.
+std::string onnx_check_text() {
+  try {
+    return "onnxruntime " + runtime::onnxruntime_version() + " from " + runtime::onnxruntime_dir();
+  } catch (const std::exception& e) {
+    return e.what();  // "onnxruntime is not available: <why>"
+  }
+}
+
 }  // namespace
 
 int cuda_device_count() {
@@ -95,6 +105,7 @@ std::string info_text(bool verbose) {
     os << at::get_parallel_info();
     os << "Build: C++" << __cplusplus / 100 % 100 << ", GCC " << __GNUC__ << "." << __GNUC_MINOR__ << ", yaml-cpp, "
        << "Boost.Asio, CLI11, nlohmann-json, PLplot, stb_image, zlib\n";
+    os << "ONNX check: " << onnx_check_text() << "\n";
     os << knobs_text();
   }
   return os.str();

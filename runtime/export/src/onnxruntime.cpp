@@ -29,7 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ort_dir() { return env_string(knob::kOrtDir.name, KILN_SOURCE_DIR); }
+std::string ort_dir() { return onnxruntime_dir(); }
 std::string node_exe() { return env_string(knob::kNode); }
 std::string script_path() { return (fs::path(ort_dir()) / "tools" / "ort_run.js").string(); }
 
@@ -154,7 +154,8 @@ const Availability& availability() {
   std::call_once(once, [] {
     try {
       if (!fs::exists(script_path())) {
-        a.version_or_reason = script_path() + " not found (set " + knob::kOrtDir.name + " to the kiln source tree)";
+        a.version_or_reason = script_path() + " not found (install kiln with `cmake --install`, or set " +
+                              knob::kOrtDir.name + " to the kiln source tree)";
         return;
       }
       TempDir dir;
@@ -171,6 +172,18 @@ const Availability& availability() {
 }
 
 }  // namespace
+
+std::string onnxruntime_dir() {
+  const std::string given = env_string(knob::kOrtDir.name, "");
+  if (!given.empty()) return given;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path share = exe.parent_path().parent_path() / "share" / "kiln";
+    if (fs::exists(share / "tools" / "ort_run.js", ec)) return share.string();
+  }
+  return KILN_SOURCE_DIR;
+}
 
 bool onnxruntime_available() { return availability().ok; }
 

@@ -82,7 +82,7 @@ inline constexpr EnvKnob kProgress{"KILN_PROGRESS", "auto",
 // ---- ONNX checks through onnxruntime-node (docs/export.md).
 inline constexpr EnvKnob kOrtDir{"KILN_ORT_DIR", "",
                                  "directory holding tools/ort_run.js and .deps/node_modules/onnxruntime-node (unset: "
-                                 "the kiln source tree kiln was built from)",
+                                 "an installed kiln's <prefix>/share/kiln, else the source tree kiln was built from)",
                                  "export"};
 inline constexpr EnvKnob kNode{"KILN_NODE", "node", "the Node.js executable that runs tools/ort_run.js", "export"};
 

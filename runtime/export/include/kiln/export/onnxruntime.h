@@ -1,9 +1,8 @@
 // Runs an ONNX model with onnxruntime's CPU execution provider, through Node.js and the onnxruntime-node package
 // (setup.sh installs it into <source>/.deps): kiln verifies exported models against LibTorch with it.
 //
-// Where things are found: the directory $KILN_ORT_DIR, else the kiln source tree compiled in (KILN_SOURCE_DIR),
-// must hold tools/ort_run.js and .deps/node_modules/onnxruntime-node; the `node` executable is $KILN_NODE or `node`
-// on PATH.
+// Where things are found: onnxruntime_dir() must hold tools/ort_run.js and .deps/node_modules/onnxruntime-node; the
+// `node` executable is $KILN_NODE or `node` on PATH.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -11,6 +10,10 @@
 #include <vector>
 
 namespace kiln::runtime {
+
+// $KILN_ORT_DIR when set; else, for an installed kiln, <prefix>/share/kiln beside the executable's bin/ (found from
+// /proc/self/exe, so an installed tree can be moved anywhere); else the source tree this kiln was built from.
+std::string onnxruntime_dir();
 
 // True when node, tools/ort_run.js and onnxruntime-node are there and load (checked once per process, by running
 // `node tools/ort_run.js --version`).
