@@ -44,6 +44,7 @@ std::string with_extension(const std::string& rel, const std::string& ext) {
 
 void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
   std::optional<Distributed> dist;
+  std::optional<StatusLog> status;  // <out>/status.json (rank 0), as TAO's DetectNet_v2 inference writes it
   fs::path staging;
   try {
     const specs::Spec spec = specs::load_spec(specs::detectnet_v2_schema(), opts.run.spec_file, opts.run.overrides);
@@ -63,6 +64,7 @@ void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
     if (!dist->is_root()) log::set_level(log::Level::kWarn);
     configure_threads(opts.run.threads, opts.run.rank);
     ensure_writable_dir(opts.output_dir);
+    if (dist->is_root()) status = start_inference_status(opts.output_dir, "Starting DetectNet_v2 Inference");
     staging = fs::path(opts.output_dir) / (".kiln-detect.rank" + std::to_string(dist->rank()) + ".tmp");
     fs::remove_all(staging);
     const auto [first, last] = contiguous_shard(items.size(), dist->rank(), dist->world_size());
@@ -149,7 +151,9 @@ void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
     log::info(log::cat("Detected ", static_cast<int64_t>(found.item<double>()), " objects in ", items.size(),
                        " images: KITTI labels in ", (fs::path(opts.output_dir) / "labels").string(),
                        ", drawn boxes in ", (fs::path(opts.output_dir) / "images").string()));
+    if (status) status->write(StatusLog::Status::kSuccess, kInferenceSuccess);
   } catch (const std::exception& e) {
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
     std::error_code ec;
     if (!staging.empty()) fs::remove_all(staging, ec);
     if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()));
