@@ -117,9 +117,7 @@ class DetectnetTask final : public TrainingTask {
   nlohmann::json graphical(const EpochRecord& r) const override { return detection_graphical(r); }
   nlohmann::json categorical(const EpochRecord& r) const override {
     if (r.val_accuracy < 0 || !metrics_) return nlohmann::json::object();  // not validated this epoch
-    std::vector<std::pair<std::string, double>> class_ap;
-    for (const auto& c : metrics_->classes) class_ap.emplace_back(cfg_.classes[static_cast<size_t>(c.class_id)], c.ap);
-    return detection_categorical(class_ap);
+    return ap_status_fields(*metrics_, cfg_.classes).at("categorical");
   }
   nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const override {
     return detection_final_kpi(history);

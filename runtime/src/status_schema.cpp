@@ -97,9 +97,13 @@ nlohmann::json detection_graphical(const EpochRecord& r) {
   return g;
 }
 
+nlohmann::json detection_map_kpi(double map) {
+  if (std::isnan(map)) return nlohmann::json::object();
+  return {{tao::kMeanAveragePrecision, percent(map)}};
+}
+
 nlohmann::json detection_kpi(const EpochRecord& r) {
-  if (!validated(r)) return nlohmann::json::object();
-  return {{tao::kMeanAveragePrecision, percent(r.val_accuracy)}};
+  return validated(r) ? detection_map_kpi(r.val_accuracy) : nlohmann::json::object();
 }
 
 nlohmann::json detection_final_kpi(const std::vector<EpochRecord>& history) {

@@ -69,6 +69,10 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("mAP"), std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir.path / "eval" / "evaluation" / "metrics.json"))["classes"].size(), 10u);
+  const auto evaluated = last_event(dir.path / "eval" / "status.json");  // TAO's evaluate events and names
+  EXPECT_EQ(evaluated["status"], "SUCCESS");
+  EXPECT_TRUE(evaluated["kpi"].contains("mean average precision")) << evaluated.dump();
+  EXPECT_FALSE(evaluated["categorical"]["average_precision"].empty()) << evaluated.dump();
 
   // Inference on the validation images, 2 ranks: one KITTI label file (16 fields: the confidence last) and one drawn
   // image per input; nothing staged is left behind.

@@ -416,6 +416,7 @@ TEST(Inference, AnnotatedFolderKeepsRelativePaths) {
   // The model takes 28x28: an 80x300 image is an error naming it, not silently resized.
   expect_error<kiln::DataError>([&] { run_inference(o); }, {(in / "x" / "big.png").string(), "80x300", "28x28"});
   // Only the record of the failure: status.json, STARTED then FAILURE naming the image.
+  ASSERT_TRUE(fs::exists(out));
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 1);
   ASSERT_EQ(status_events(out).size(), 2u);
   EXPECT_EQ(status_events(out)[1].first, "FAILURE");
@@ -533,9 +534,11 @@ TEST(Inference, BadInputFailsWithTheFileNamedAndNothingWritten) {
   expect_error<kiln::DataError>([&] { run_inference(o); }, {(in / "h_broken.png").string(), "cannot decode"});
   EXPECT_EQ(kiln::read_file((out / "inference.csv").string()), "previous run\n");
   EXPECT_FALSE(has_staging_or_images(out));
+  ASSERT_FALSE(status_events(out).empty());
   EXPECT_EQ(status_events(out).back().first, "FAILURE");
   // Same into an -o that did not exist: it holds only the record of the failure, as TAO's results folder would.
   expect_error<kiln::DataError>([&] { run_inference(options(model, in, d.path / "fresh")); }, {"h_broken.png"});
+  ASSERT_TRUE(fs::exists(d.path / "fresh"));
   EXPECT_EQ(std::distance(fs::directory_iterator(d.path / "fresh"), fs::directory_iterator{}), 1);
   ASSERT_EQ(status_events(d.path / "fresh").size(), 2u);
   EXPECT_EQ(status_events(d.path / "fresh")[1].first, "FAILURE");

@@ -53,6 +53,7 @@ nlohmann::json classification_final_kpi(const std::vector<EpochRecord>& history)
 // average_precision per class in percent (classes without ground truth left out).
 nlohmann::json detection_graphical(const EpochRecord& r);
 nlohmann::json detection_kpi(const EpochRecord& r);
+nlohmann::json detection_map_kpi(double map);  // {"mean average precision": percent}; NaN (no ground truth): empty
 nlohmann::json detection_final_kpi(const std::vector<EpochRecord>& history);
 nlohmann::json detection_categorical(const std::vector<std::pair<std::string, double>>& class_ap);
 
