@@ -10,6 +10,7 @@
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/run.h"
+#include "kiln/runtime/status_schema.h"
 #include "kiln/runtime/tasks.h"
 #include "kiln/runtime/train_step.h"
 #include "kiln/specs/classification.h"
@@ -99,19 +100,18 @@ class ClassificationTask final : public TrainingTask {
              {"seconds", &EpochRecord::seconds},
              {"images_per_s", &EpochRecord::images_per_s}},
             "accuracy",
-            true};
+            true,
+            // TAO's training.csv: Keras' logs acc, loss, lr (TAO's LR scheduler adds it), val_acc, val_loss, sorted.
+            {{"acc", &EpochRecord::train_accuracy},
+             {"loss", &EpochRecord::train_loss},
+             {"lr", &EpochRecord::lr},
+             {"val_acc", &EpochRecord::val_accuracy, true},
+             {"val_loss", &EpochRecord::val_loss, true}}};
   }
-  nlohmann::json kpi(const EpochRecord& r) const override {
-    nlohmann::json kpi{{"train_loss", r.train_loss}, {"train_accuracy", r.train_accuracy},
-                       {"images_per_s", r.images_per_s}};
-    if (r.val_accuracy >= 0) kpi["validation_accuracy"] = r.val_accuracy, kpi["validation_loss"] = r.val_loss;
-    return kpi;
-  }
-  nlohmann::json graphical(const EpochRecord& r) const override {
-    return {{"loss", r.train_loss}, {"lr", r.lr}, {"accuracy", r.train_accuracy}};
-  }
+  nlohmann::json kpi(const EpochRecord& r) const override { return classification_kpi(r); }
+  nlohmann::json graphical(const EpochRecord& r) const override { return classification_graphical(r); }
   nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const override {
-    return history.empty() ? nlohmann::json::object() : kpi(history.back());
+    return classification_final_kpi(history);
   }
 
  private:

@@ -21,6 +21,7 @@
 #include "kiln/runtime/evaluate.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
+#include "kiln/runtime/status_schema.h"
 #include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::runtime {
@@ -194,8 +195,15 @@ void check_detectnet_spec(const RunOptions& opts) { (void)load_detectnet_experim
 
 void check_detectnet_evaluation_spec(const RunOptions& opts) { (void)load_detectnet_evaluation(opts); }
 
+nlohmann::json ap_status_fields(const DetectionMetrics& m, const std::vector<std::string>& names) {
+  std::vector<std::pair<std::string, double>> class_ap;
+  for (const auto& c : m.classes) class_ap.emplace_back(names[static_cast<size_t>(c.class_id)], c.ap);
+  return {{"kpi", detection_map_kpi(m.map)}, {"categorical", detection_categorical(class_ap)}};
+}
+
 void run_detectnet_evaluate(const RunOptions& opts) {
   std::optional<Distributed> dist;
+  std::optional<StatusLog> status;  // in the results folder (rank 0), as TAO's DetectNet_v2 evaluate writes it
   try {
     const DetectnetExperiment ex = load_detectnet_evaluation(opts);
     if (ex.cfg.val.empty())
@@ -213,16 +221,24 @@ void run_detectnet_evaluate(const RunOptions& opts) {
     cfg.arch = model.net->architecture();
     model.net->to(dist->device());
     const DetectionData val = open_detection_data(cfg, cfg.val);
+    const ResultsLayout results = ResultsLayout::resolve(opts.results_dir, opts.model_path);
+    if (dist->is_root()) {
+      ensure_writable_dir(results.dir());
+      status.emplace(results.status());
+      status->write(StatusLog::Status::kStarted, "Starting DetectNet_v2 Evaluation");
+    }
     log::info(log::cat("Evaluating ", opts.model_path, " on ", val.describe()));
     const DetectionMetrics m = evaluate_detection(*model.net, val, cfg, *dist);
     if (dist->is_root()) {
       log::info("\n" + ap_table(m, cfg.classes));
-      const std::string dir = ResultsLayout::resolve(opts.results_dir, opts.model_path).evaluation();
+      const std::string dir = results.evaluation();
       write_evaluation(m, cfg.classes, dir, "kiln " + model.net->architecture().summary());
       log::info("Metrics written to " + dir + "/metrics.json, curves to " + dir + "/pr_curves.png");
+      status->write(StatusLog::Status::kSuccess, "Evaluation finished successfully.", ap_status_fields(m, cfg.classes));
     }
     dist->barrier();
   } catch (const std::exception& e) {
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
     if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()));
     throw;
   }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "kiln/detection/average_precision.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/detection_data.h"
@@ -30,6 +32,9 @@ struct DetectionMetrics {
 DetectionMetrics evaluate_detection(networks::Network& net, const DetectionData& data, const DetectnetConfig& cfg,
                                     Distributed& dist);
 std::string ap_table(const DetectionMetrics& m, const std::vector<std::string>& names);
+// status.json's groups for these metrics (status_schema.h): kpi "mean average precision", categorical
+// "average_precision" per class, both in percent.
+nlohmann::json ap_status_fields(const DetectionMetrics& m, const std::vector<std::string>& names);
 // <dir>/metrics.json and <dir>/pr_curves.png.
 void write_evaluation(const DetectionMetrics& m, const std::vector<std::string>& names, const std::string& dir,
                       const std::string& title);

@@ -184,6 +184,7 @@ void check_detectnet_inference(const DetectnetInferenceOptions& opts) {
 
 void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
   std::optional<Distributed> dist;
+  std::optional<StatusLog> status;  // <out>/status.json (rank 0), as TAO's DetectNet_v2 inference writes it
   try {
     const DetectionInferenceSpec setup = load_inference_spec(opts);
     const DetectnetConfig& cfg = setup.cfg;
@@ -198,6 +199,7 @@ void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
     if (!dist->is_root()) log::set_level(log::Level::kWarn);
     configure_threads(opts.run.threads, opts.run.rank);
     ensure_writable_dir(opts.output_dir);
+    if (dist->is_root()) status = start_inference_status(opts.output_dir, "Starting DetectNet_v2 Inference");
     const StagedOutputs staged(opts.output_dir, dist->rank());
     const auto [first, last] = contiguous_shard(items.size(), dist->rank(), dist->world_size());
     const auto batch = static_cast<size_t>(opts.batch_size > 0 ? opts.batch_size : cfg.batch_size);
@@ -230,7 +232,9 @@ void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
     staged.publish();
     dist->barrier();
     report(opts, setup.outputs, items.size(), counts[0].item<double>(), counts[1].item<double>());
+    if (status) status->write(StatusLog::Status::kSuccess, kInferenceSuccess);
   } catch (const std::exception& e) {
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
     if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()));
     throw;
   }

@@ -11,6 +11,7 @@
 #include "kiln/runtime/detectnet.h"
 #include "kiln/runtime/detection_loss.h"
 #include "kiln/runtime/run.h"
+#include "kiln/runtime/status_schema.h"
 #include "kiln/runtime/train_step.h"
 
 namespace kiln::runtime {
@@ -112,16 +113,14 @@ class DetectnetTask final : public TrainingTask {
             "validation mAP",
             false};
   }
-  nlohmann::json kpi(const EpochRecord& r) const override {
-    nlohmann::json kpi{{"loss", r.train_loss}, {"images_per_s", r.images_per_s}};
-    if (r.val_accuracy >= 0) kpi["mAP"] = r.val_accuracy;
-    return kpi;
+  nlohmann::json kpi(const EpochRecord& r) const override { return detection_kpi(r); }
+  nlohmann::json graphical(const EpochRecord& r) const override { return detection_graphical(r); }
+  nlohmann::json categorical(const EpochRecord& r) const override {
+    if (r.val_accuracy < 0 || !metrics_) return nlohmann::json::object();  // not validated this epoch
+    return ap_status_fields(*metrics_, cfg_.classes).at("categorical");
   }
-  nlohmann::json graphical(const EpochRecord& r) const override { return {{"loss", r.train_loss}, {"lr", r.lr}}; }
   nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const override {
-    nlohmann::json kpi{{"loss", history.empty() ? 0.0 : history.back().train_loss}};
-    if (!history.empty() && history.back().val_accuracy >= 0) kpi["mAP"] = history.back().val_accuracy;
-    return kpi;
+    return detection_final_kpi(history);
   }
 
  private:
@@ -140,6 +139,8 @@ void run_detectnet_train(const RunOptions& opts) {
     DetectnetExperiment ex = load_detectnet_experiment(opts);
     RunSettings settings = common_settings(ex.cfg, "training_config.batch_size_per_gpu", ex.spec.to_yaml());
     settings.first_validation_epoch = ex.cfg.first_validation_epoch;
+    settings.n_epochs_key = "training_config.num_epochs";
+    settings.first_validation_epoch_key = "evaluation_config.first_validation_epoch";
     return LoadedTask{std::move(settings), std::make_unique<DetectnetTask>(std::move(ex.cfg))};
   });
 }

@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <torch/nn/functional/loss.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <tuple>
 #include <iomanip>
 #include <numeric>
 #include <sstream>
@@ -122,6 +124,55 @@ std::string Metrics::table() const {
   for (size_t i = 0; i < per_class.size(); ++i)
     os << "  " << std::left << std::setw(16) << class_name(*this, i) << " " << per_class[i] << "\n";
   return os.str();
+}
+
+namespace {
+constexpr int kMostConfused = 10;
+
+std::string matrix_rows(const Metrics& m) {
+  const auto a = m.confusion.accessor<int64_t, 2>();
+  const int64_t n = m.confusion.size(0);
+  int64_t largest = 0;
+  size_t label = 4;
+  for (int64_t i = 0; i < n; ++i) {
+    label = std::max(label, class_name(m, static_cast<size_t>(i)).size());
+    for (int64_t j = 0; j < n; ++j) largest = std::max(largest, a[i][j]);
+  }
+  const int cell = std::max<int>(5, static_cast<int>(std::to_string(largest).size())) + 1;
+  std::ostringstream os;
+  os << std::left << std::setw(static_cast<int>(label)) << "true" << std::right;
+  for (int64_t j = 0; j < n; ++j)
+    os << std::setw(cell) << class_name(m, static_cast<size_t>(j)).substr(0, static_cast<size_t>(cell - 1));
+  for (int64_t i = 0; i < n; ++i) {
+    os << "\n" << std::left << std::setw(static_cast<int>(label)) << class_name(m, static_cast<size_t>(i))
+       << std::right;
+    for (int64_t j = 0; j < n; ++j) os << std::setw(cell) << a[i][j];
+  }
+  return os.str();
+}
+
+std::string most_confused(const Metrics& m) {
+  const auto a = m.confusion.accessor<int64_t, 2>();
+  std::vector<std::tuple<int64_t, int64_t, int64_t>> off;  // (count, true, predicted)
+  for (int64_t i = 0; i < m.confusion.size(0); ++i)
+    for (int64_t j = 0; j < m.confusion.size(1); ++j)
+      if (i != j && a[i][j] > 0) off.emplace_back(a[i][j], i, j);
+  std::sort(off.begin(), off.end(), [](const auto& x, const auto& y) { return std::get<0>(x) > std::get<0>(y); });
+  std::ostringstream os;
+  os << "most frequent confusions (true -> predicted):";
+  for (size_t k = 0; k < off.size() && k < static_cast<size_t>(kMostConfused); ++k)
+    os << "\n  " << class_name(m, static_cast<size_t>(std::get<1>(off[k]))) << " -> "
+       << class_name(m, static_cast<size_t>(std::get<2>(off[k]))) << ": " << std::get<0>(off[k]);
+  if (off.empty()) os << " none";
+  return os.str();
+}
+}  // namespace
+
+std::string Metrics::confusion_table(const std::string& csv_path) const {
+  if (confusion.size(0) <= kMaxPrintedClasses)
+    return "Confusion matrix (rows: true class, columns: predicted; also in " + csv_path + "):\n" + matrix_rows(*this);
+  return "Confusion matrix: " + std::to_string(confusion.size(0)) +
+         " classes, too many to print; the full matrix is in " + csv_path + "; " + most_confused(*this);
 }
 
 void write_metrics(const Metrics& m, const std::string& dir) {

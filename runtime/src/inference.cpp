@@ -238,6 +238,12 @@ std::pair<size_t, size_t> contiguous_shard(size_t n, int rank, int world_size) {
   return {first, first + base + (r < extra ? 1 : 0)};
 }
 
+StatusLog start_inference_status(const std::string& out_dir, const std::string& message) {
+  StatusLog status((fs::path(out_dir) / "status.json").string());
+  status.write(StatusLog::Status::kStarted, message);
+  return status;
+}
+
 // ---- The subtask ----
 
 void check_inference_options(const InferenceOptions& opts) {
@@ -253,6 +259,7 @@ void run_inference(const InferenceOptions& opts) {
   std::error_code ec;
   bool created_out = false;
   std::optional<Distributed> dist;
+  std::optional<StatusLog> status;  // <out>/status.json on rank 0 once the run starts, as TAO's inference writes it
   try {
     // 1. Everything every rank can check on its own, before any rank joins the world.
     require_options(opts);
@@ -273,6 +280,7 @@ void run_inference(const InferenceOptions& opts) {
     check_same_inputs(*dist, ds.items(), opts.input);
     created_out = !out_existed;  // each rank that saw no -o removes it again after a failure, if it is empty
     ensure_writable_dir(out);
+    if (dist->is_root()) status = start_inference_status(out, "Starting inference.");
     const auto [first, last] = contiguous_shard(n, dist->rank(), dist->world_size());
     log::info(log::cat("Inference with ", opts.run.model_path, " (", a.summary(), ") on ", n, " images from ",
                        opts.input, "; normalisation from ", settings.spec_origin, "; batch ", settings.batch_size,
@@ -364,7 +372,9 @@ void run_inference(const InferenceOptions& opts) {
                        " classes predicted): ", class_histogram(histogram, names), " | ", rate, " images/s"));
     log::info("Predictions written to " + csv_path +
               (opts.annotate ? ", annotated images to " + (fs::path(out) / kImagesDir).string() : std::string()));
+    if (status) status->write(StatusLog::Status::kSuccess, kInferenceSuccess);
   } catch (const std::exception& e) {
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
     if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()));
     if (created_out) remove_if_empty(out);
     throw;

@@ -245,7 +245,7 @@ PruneResult prune_network(const networks::Network& net, const PruneOptions& opt)
       }
       const auto kept = select_channels(combine(scores, opt.equalization), opt);
       row.after = static_cast<int64_t>(kept.size());
-      row.status = "pruned";
+      row.status = row.after < row.before ? "pruned" : "kept";  // only a narrower layer was pruned
       keep[static_cast<int>(gi)] = index_tensor(kept);
       for (int i : group.producers) {
         const std::string& key = g.nodes[static_cast<size_t>(i)].channel_key;

@@ -19,6 +19,7 @@ std::string ResultsLayout::checkpoints() const { return path("checkpoints"); }
 std::string ResultsLayout::latest_pointer() const { return path("checkpoints/latest"); }
 std::string ResultsLayout::model() const { return path("model.kiln"); }
 std::string ResultsLayout::history() const { return path("training_history.csv"); }
+std::string ResultsLayout::training_csv() const { return path("training.csv"); }
 std::string ResultsLayout::curves() const { return path("training_curves.png"); }
 std::string ResultsLayout::evaluation() const { return path("evaluation"); }
 

@@ -17,6 +17,7 @@
 #include "kiln/runtime/device.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/run_start.h"
+#include "kiln/runtime/status_schema.h"
 
 namespace kiln::runtime {
 namespace {
@@ -64,6 +65,8 @@ struct Run::Loop {
   std::unique_ptr<collectives::GradientReducer> reducer;
   std::optional<CheckpointContent> content;
   bool first_step_logged = false;
+  double timed_seconds = 0;  // wall time of the epochs this process ran (steps, validation, reports)
+  int64_t timed_epochs = 0;
 
   Loop(Run& r, TrainingTask& t, std::optional<StatusLog>& st)
       : run(r),
@@ -113,11 +116,38 @@ struct Run::Loop {
     state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
     task.restore(start.source->meta);
     log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
-    const int saved_world = start.source->meta.value("world_size", 1);
-    if (saved_world != dist.world_size())
-      log::info(log::cat("The checkpoint was trained on ", saved_world, " rank(s), global batch ",
-                         start.source->meta.value("global_batch", int64_t{0}), "; continuing on ", dist.world_size(),
-                         " rank(s), global batch ", global_batch, " (", steps_per_epoch, " steps/epoch)"));
+    const nlohmann::json& meta = start.source->meta;
+    explain_batch_change(meta.value("world_size", 1), meta.value("global_batch", int64_t{0}));
+  }
+
+  // A resume with another global batch (ranks x batch) changes the steps of an epoch, and the LR schedule, which
+  // follows the global step, lands elsewhere than it was: say so.
+  void explain_batch_change(int saved_world, int64_t saved_global) const {
+    if (saved_global <= 0 || (saved_global == global_batch && saved_world == dist.world_size())) return;
+    const int64_t saved_steps = state.epoch > 0 ? state.global_step / state.epoch : 0;
+    const auto percent = [](int64_t step, int64_t of) { return of > 0 ? 100.0 * static_cast<double>(step) / of : 0.0; };
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(0) << "Resuming with another batch: the checkpoint was trained on "
+       << saved_world << " rank(s) x batch " << saved_global / std::max(1, saved_world) << " = global batch "
+       << saved_global << " (" << saved_steps << " steps/epoch); this run is " << dist.world_size()
+       << " rank(s) x batch " << s.batch_size << " = global batch " << global_batch << " (" << steps_per_epoch
+       << " steps/epoch). The LR schedule follows the global step: it continues at step " << state.global_step
+       << " of " << total_steps << " (" << percent(state.global_step, total_steps) << "% of the schedule; "
+       << percent(state.global_step, saved_steps * s.n_epochs) << "% when the checkpoint was saved)";
+    if (s.data_parallel.linear_lr_scaling && saved_world != dist.world_size())
+      os << ", and the learning rate is now scaled for " << dist.world_size() << " rank(s) instead of " << saved_world;
+    log::warn(os.str() + ".");
+  }
+
+  // A task that validates but whose first validation epoch lies beyond the last: nothing would report a validation
+  // metric, so say so before training rather than leave the metric out silently.
+  void warn_if_never_validated() {
+    if (!task.has_validation() || s.validation_period <= 0 || s.first_validation_epoch <= s.n_epochs) return;
+    const std::string message = log::cat(s.first_validation_epoch_key, "=", s.first_validation_epoch, " is beyond ",
+                                         s.n_epochs_key, "=", s.n_epochs,
+                                         ": no validation will run, so this run reports no validation metric");
+    log::warn(message);
+    if (status) status->write(StatusLog::Status::kRunning, message, {{"verbosity", "WARNING"}});
   }
 
   void announce() {
@@ -136,6 +166,7 @@ struct Run::Loop {
       status->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
                     {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}});
     if (state.epoch >= s.n_epochs) log::info(log::cat("Training already complete (", state.epoch, " epochs)"));
+    warn_if_never_validated();
   }
 
   void log_first_step() {
@@ -150,7 +181,12 @@ struct Run::Loop {
     sampler->set_epoch(epoch);
     std::unique_ptr<EpochSteps> steps = task.epoch(epoch, sampler->indices());
     std::optional<Progress> progress;
-    if (dist.is_root()) progress.emplace(log::cat("Epoch ", epoch + 1, "/", s.n_epochs), steps_per_epoch);
+    if (dist.is_root()) {
+      progress.emplace(log::cat("Epoch ", epoch + 1, "/", s.n_epochs), steps_per_epoch);
+      const int64_t epochs_after = s.n_epochs - epoch - 1;  // the run's ETA: at the pace of the epochs so far
+      progress->set_after(epochs_after * steps_per_epoch,
+                          timed_epochs ? static_cast<double>(epochs_after) * timed_seconds / timed_epochs : -1.0);
+    }
     const auto t0 = Clock::now();
     double loss_sum = 0, lr = 0;
     int64_t correct = 0, seen = 0, step_in_epoch = 0;
@@ -207,14 +243,16 @@ struct Run::Loop {
   // Reports and checkpoints (rank 0 only).
   void report_epoch(const EpochRecord& rec, bool validated) {
     if (!dist.is_root()) return;
-    status->write(StatusLog::Status::kRunning, "Training loop in progress",
-                  {{"epoch", state.epoch},
-                   {"max_epoch", s.n_epochs},
-                   {"time_per_epoch", format_duration(rec.seconds)},
-                   {"eta", format_duration(rec.seconds * static_cast<double>(s.n_epochs - state.epoch))},
-                   {"kpi", task.kpi(rec)},
-                   {"graphical", task.graphical(rec)}});
+    nlohmann::json event = epoch_progress(state.epoch, s.n_epochs, rec.seconds);  // TAO's schema: status_schema.h
+    event.update({{"kpi", task.kpi(rec)},
+                  {"graphical", task.graphical(rec)},
+                  {"categorical", task.categorical(rec)},
+                  {"images_per_s", rec.images_per_s}});  // kiln's own, outside TAO's groups
+    status->write(StatusLog::Status::kRunning, "Training loop in progress", event);
     atomic_write_string(run.results_.history(), history_csv(state.history, format));
+    if (!format.training_csv.empty())
+      atomic_write_string(run.results_.training_csv(),
+                          training_csv(state.history, format.training_csv, task.has_validation()));
     plot_training_curves(state.history, run.results_.curves(), "kiln " + start.net->architecture().summary(),
                          format.metric);
     if (validated) task.write_validation(run.results_);
@@ -226,6 +264,7 @@ struct Run::Loop {
   void train_epochs() {
     start.net->train();
     for (int64_t epoch = state.epoch; epoch < s.n_epochs; ++epoch) {
+      const auto t0 = Clock::now();
       EpochRecord rec = train_epoch(epoch);
       const bool validated = task.has_validation() &&
                              validation_due(epoch + 1, s.n_epochs, s.validation_period, s.first_validation_epoch);
@@ -233,6 +272,7 @@ struct Run::Loop {
       state.epoch = epoch + 1;
       state.history.push_back(rec);
       report_epoch(rec, validated);
+      timed_seconds += seconds_since(t0), ++timed_epochs;
     }
   }
 
@@ -279,19 +319,6 @@ void run_training(const RunOptions& options, const std::function<LoadedTask()>& 
     if (dist) dist->abort_job(log::cat("rank ", options.rank.rank, " failed: ", e.what()));
     throw;
   }
-}
-
-std::string history_csv(const std::vector<EpochRecord>& history, const ReportFormat& format) {
-  std::ostringstream os;
-  os << "epoch";
-  for (const HistoryColumn& c : format.history) os << "," << c.name;
-  os << "\n" << std::setprecision(8);
-  for (const EpochRecord& r : history) {
-    os << r.epoch;
-    for (const HistoryColumn& c : format.history) os << "," << r.*c.field;
-    os << "\n";
-  }
-  return os.str();
 }
 
 }  // namespace kiln::runtime

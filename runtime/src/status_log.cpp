@@ -5,34 +5,12 @@
 
 #include "kiln/common/error.h"
 #include "kiln/runtime/report.h"
+#include "kiln/runtime/status_schema.h"
 
 namespace kiln::runtime {
 
-std::string format_duration(double seconds) {
-  if (seconds < 0) seconds = 0;
-  const auto total_us = static_cast<int64_t>(seconds * 1e6 + 0.5);
-  const int64_t h = total_us / 3600000000LL, m = (total_us / 60000000LL) % 60, s = (total_us / 1000000LL) % 60,
-                us = total_us % 1000000LL;
-  std::ostringstream os;
-  os << h << ":" << std::setw(2) << std::setfill('0') << m << ":" << std::setw(2) << s;
-  if (us) os << "." << std::setw(6) << us;
-  return os.str();
-}
-
 void StatusLog::write(Status status, const std::string& message, nlohmann::json fields) const {
-  static const char* kNames[] = {"STARTED", "RUNNING", "SUCCESS", "FAILURE"};
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char date[16], clock[16];
-  std::strftime(date, sizeof date, "%m/%d/%Y", &tm);
-  std::strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-  nlohmann::json event{{"date", date},
-                       {"time", clock},
-                       {"status", kNames[static_cast<int>(status)]},
-                       {"verbosity", status == Status::kFailure ? "ERROR" : "INFO"},
-                       {"message", message}};
-  for (auto& [k, v] : fields.items()) event[k] = v;
+  const nlohmann::json event = status_event(status, message, fields, std::time(nullptr));  // status_schema.h
   // Appending one line per event keeps earlier events of this and previous runs in the same results dir.
   std::ofstream out(path_, std::ios::app);
   if (!out) throw Error("cannot append to " + path_);

@@ -12,6 +12,7 @@
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
+#include "kiln/runtime/status_schema.h"
 #include "kiln/runtime/tasks.h"
 #include "kiln/specs/classification.h"
 
@@ -55,10 +56,10 @@ void run_evaluate(const RunOptions& opts) {
     const std::string out = results.evaluation();
     write_metrics(m, out);
     log::info(m.table());
+    log::info(m.confusion_table(out + "/confusion_matrix.csv"));
     log::info("Metrics written to " + out);
     status.write(StatusLog::Status::kSuccess, "Evaluation finished successfully.",
-                 {{"kpi", {{"top1_accuracy", m.top1}, {"top" + std::to_string(m.top_k) + "_accuracy", m.topk},
-                           {"loss", m.loss}}},
+                 {{"kpi", {{tao::kTopKAccuracy, m.topk}, {"top1_accuracy", m.top1}, {"loss", m.loss}}},
                   {"categorical", {{"per_class_accuracy", m.to_json()["per_class_accuracy"]}}}});
   } catch (const std::exception& e) {
     if (dist.is_root()) status.write(StatusLog::Status::kFailure, e.what());

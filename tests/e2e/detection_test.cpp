@@ -47,7 +47,7 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   const auto done = last_event(run / "status.json");
   EXPECT_EQ(done["status"], "SUCCESS");
   EXPECT_EQ(done["epoch"], 2);
-  EXPECT_TRUE(done["kpi"].contains("mAP"));
+  EXPECT_TRUE(done["kpi"].contains("mean average precision"));  // TAO's name, in percent
   const auto metrics = nlohmann::json::parse(slurp(run / "evaluation" / "metrics.json"));
   ASSERT_EQ(metrics["classes"].size(), 10u);
   int with_truth = 0;
@@ -71,6 +71,10 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("mAP"), std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir.path / "eval" / "evaluation" / "metrics.json"))["classes"].size(), 10u);
+  const auto evaluated = last_event(dir.path / "eval" / "status.json");  // TAO's evaluate events and names
+  EXPECT_EQ(evaluated["status"], "SUCCESS");
+  EXPECT_TRUE(evaluated["kpi"].contains("mean average precision")) << evaluated.dump();
+  EXPECT_FALSE(evaluated["categorical"]["average_precision"].empty()) << evaluated.dump();
 
   // ... but not the validation shards it scores: exit 2 naming the key, before any rank starts.
   r = run_kiln("detectnet_v2 evaluate -e " + kSpec + " -m " + (run / "model.kiln").string() + " -r " +
@@ -109,6 +113,11 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   EXPECT_EQ(images, 12u);  // 25 % of 48
   for (const auto& e : fs::directory_iterator(inferred))
     EXPECT_EQ(e.path().filename().string().find(".kiln-detect"), std::string::npos) << e.path();
+  // TAO's inference events, written once (rank 0).
+  std::istringstream events(slurp(inferred / "status.json"));
+  std::vector<std::string> statuses;
+  for (std::string line; std::getline(events, line);) statuses.push_back(nlohmann::json::parse(line)["status"]);
+  EXPECT_EQ(statuses, (std::vector<std::string>{"STARTED", "SUCCESS"}));
 
   // Prune (the backbone; both heads keep their widths) and retrain the pruned widths from the pruned weights.
   const fs::path pruned = dir.path / "pruned.kiln";

@@ -87,8 +87,10 @@ TEST(Distributed, ResumesOnADifferentWorldSize) {
   ASSERT_EQ(first.code, 0) << first.output;
   const auto second = run_kiln(base + " train_config.n_epochs=2");
   ASSERT_EQ(second.code, 0) << second.output;
-  EXPECT_NE(second.output.find("The checkpoint was trained on 2 rank(s), global batch 128; continuing on 1 rank(s)"),
+  EXPECT_NE(second.output.find("the checkpoint was trained on 2 rank(s) x batch 64 = global batch 128"),
             std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("this run is 1 rank(s) x batch 64 = global batch 64"), std::string::npos)
       << second.output;
   const auto meta = kiln::runtime::read_model_file((results / "model.kiln").string()).meta;
   EXPECT_EQ(meta["epoch"], 2);

@@ -41,14 +41,23 @@ TEST(Pipeline, TrainOneEpochThenEvaluate) {
   EXPECT_EQ(events.front()["status"], "STARTED");
   EXPECT_EQ(events[1]["status"], "RUNNING");
   EXPECT_EQ(events[1]["epoch"], 1);
+  // TAO's names (status_schema.h), which TAO's dashboards and AutoML look for.
   EXPECT_TRUE(events[1]["kpi"].contains("validation_accuracy"));
-  EXPECT_TRUE(events[1]["graphical"].contains("loss"));
+  EXPECT_TRUE(events[1]["kpi"].contains("training_accuracy"));
+  for (const char* k : {"loss", "training_accuracy", "validation_loss", "validation_accuracy", "learning_rate"})
+    EXPECT_TRUE(events[1]["graphical"].contains(k)) << k << ": " << events[1].dump();
+  EXPECT_EQ(events[1]["graphical"].size(), 5u) << events[1].dump();
+  EXPECT_TRUE(events.back()["kpi"].contains("validation_loss")) << events.back().dump();
+  // TAO's training.csv beside kiln's history.
+  EXPECT_EQ(slurp(results / "training.csv").rfind("epoch,acc,loss,lr,val_acc,val_loss\r\n1,", 0), 0u);
   EXPECT_EQ(events.back()["status"], "SUCCESS");
 
   const auto eval = run_kiln("classification evaluate -e " + sample_spec("classification_lenet5_fmnist.yaml") + " -m " +
                              (results / "model.kiln").string() + " -r " + results.string() +
                              " dataset_config.val.max_samples=1000");
   ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("Confusion matrix"), std::string::npos) << eval.output;
+  EXPECT_NE(eval.output.find("ankle_boot"), std::string::npos) << eval.output;
   const auto metrics = nlohmann::json::parse(slurp(results / "evaluation" / "metrics.json"));
   EXPECT_EQ(metrics["num_samples"], 1000);
   EXPECT_GT(metrics["top1_accuracy"].get<double>(), 0.5);  // chance is 0.1; one epoch on 2,000 images gets ~0.7
@@ -61,6 +70,7 @@ TEST(Pipeline, TrainOneEpochThenEvaluate) {
   EXPECT_EQ(total, 1000);
   EXPECT_TRUE(fs::exists(results / "evaluation" / "confusion_matrix.csv"));
   EXPECT_EQ(status_events(results).back()["status"], "SUCCESS");
+  EXPECT_TRUE(status_events(results).back()["kpi"].contains("top_k_accuracy"));
 }
 
 TEST(Pipeline, InterruptedRunResumesToTheSameWeights) {

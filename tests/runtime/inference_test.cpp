@@ -16,6 +16,9 @@
 #include <set>
 #include <sstream>
 #include <typeinfo>
+#include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
@@ -220,6 +223,17 @@ void expect_error(F&& f, const std::vector<std::string>& needles) {
   }
 }
 
+// The status/message of each status.json event in `out`.
+std::vector<std::pair<std::string, std::string>> status_events(const fs::path& out) {
+  std::vector<std::pair<std::string, std::string>> events;
+  std::ifstream in(out / "status.json");
+  for (std::string line; std::getline(in, line);) {
+    const auto e = nlohmann::json::parse(line);
+    events.emplace_back(e.at("status"), e.at("message"));
+  }
+  return events;
+}
+
 bool has_staging_or_images(const fs::path& out) {
   if (!fs::exists(out)) return false;
   for (const auto& e : fs::directory_iterator(out))
@@ -309,6 +323,10 @@ TEST(Inference, FolderCsvMatchesADirectForwardPassWithTheStoredSpec) {
   EXPECT_GT(labels.size(), 1u);
   EXPECT_FALSE(fs::exists(out / "images"));
   EXPECT_FALSE(has_staging_or_images(out));
+  // TAO's inference status events in the results folder.
+  using Event = std::pair<std::string, std::string>;
+  EXPECT_EQ(status_events(out), (std::vector<Event>{{"STARTED", "Starting inference."},
+                                                    {"SUCCESS", "Inference finished successfully."}}));
 }
 
 TEST(Inference, SpecFromTheCommandLineAndOverridesWin) {
@@ -384,7 +402,8 @@ TEST(Inference, IdxInputWithAnnotation) {
     EXPECT_TRUE(std::equal(expected.pixels.begin(), expected.pixels.end(), img.rgb.begin())) << png;
   }
   EXPECT_EQ(std::distance(fs::directory_iterator(out / "images"), fs::directory_iterator{}), static_cast<long>(n));
-  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 2);  // CSV + images: no staging
+  // CSV, images and status.json: no staging.
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 3);
 }
 
 TEST(Inference, AnnotatedFolderKeepsRelativePaths) {
@@ -396,7 +415,13 @@ TEST(Inference, AnnotatedFolderKeepsRelativePaths) {
   InferenceOptions o = options(model, in, out);
   // The model takes 28x28: an 80x300 image is an error naming it, not silently resized.
   expect_error<kiln::DataError>([&] { run_inference(o); }, {(in / "x" / "big.png").string(), "80x300", "28x28"});
-  EXPECT_FALSE(fs::exists(out));
+  // Only the record of the failure: status.json, STARTED then FAILURE naming the image.
+  ASSERT_TRUE(fs::exists(out));
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 1);
+  ASSERT_EQ(status_events(out).size(), 2u);
+  EXPECT_EQ(status_events(out)[1].first, "FAILURE");
+  EXPECT_NE(status_events(out)[1].second.find("big.png"), std::string::npos);
+  fs::remove_all(out);
 
   fs::remove_all(in);
   write_png(in / "x" / "small.png", pattern(32, 3), 3);
@@ -509,9 +534,15 @@ TEST(Inference, BadInputFailsWithTheFileNamedAndNothingWritten) {
   expect_error<kiln::DataError>([&] { run_inference(o); }, {(in / "h_broken.png").string(), "cannot decode"});
   EXPECT_EQ(kiln::read_file((out / "inference.csv").string()), "previous run\n");
   EXPECT_FALSE(has_staging_or_images(out));
-  // Same into an -o that did not exist: it still does not.
+  ASSERT_FALSE(status_events(out).empty());
+  EXPECT_EQ(status_events(out).back().first, "FAILURE");
+  // Same into an -o that did not exist: it holds only the record of the failure, as TAO's results folder would.
   expect_error<kiln::DataError>([&] { run_inference(options(model, in, d.path / "fresh")); }, {"h_broken.png"});
-  EXPECT_FALSE(fs::exists(d.path / "fresh"));
+  ASSERT_TRUE(fs::exists(d.path / "fresh"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(d.path / "fresh"), fs::directory_iterator{}), 1);
+  ASSERT_EQ(status_events(d.path / "fresh").size(), 2u);
+  EXPECT_EQ(status_events(d.path / "fresh")[1].first, "FAILURE");
+  EXPECT_NE(status_events(d.path / "fresh")[1].second.find("h_broken.png"), std::string::npos);
 
   // Not a kiln model.
   std::ofstream(d.path / "fake.kiln") << "PK\3\4 a zip";

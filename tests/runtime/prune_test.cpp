@@ -143,6 +143,32 @@ TEST(Prune, ResNetResidualTiesPruneAsOne) {
   EXPECT_TRUE(saw_fixed_output) << r.table();
 }
 
+TEST(Prune, OnlyLayersThatGetNarrowerAreCalledPruned) {
+  // Nothing to remove: every scored layer keeps its width and is "kept" ("6 -> 6 pruned" was the defect).
+  auto whole = make("resnet", 10, 16);
+  const auto same = prune_network(*whole, exact());
+  int kept = 0;
+  for (const auto& g : same.groups) {
+    EXPECT_NE(g.status, "pruned") << same.table();
+    if (g.status != "kept") continue;
+    EXPECT_EQ(g.after, g.before) << same.table();
+    ++kept;
+  }
+  EXPECT_GT(kept, 0) << same.table();
+  // Dead channels everywhere: every scored layer gets narrower and is "pruned".
+  auto net = make("resnet", 10, 16);
+  kill_some(*net, 4);
+  const auto r = prune_network(*net, exact());
+  int pruned = 0;
+  for (const auto& g : r.groups) {
+    EXPECT_NE(g.status, "kept") << r.table();
+    if (g.status != "pruned") continue;
+    EXPECT_LT(g.after, g.before) << r.table();
+    ++pruned;
+  }
+  EXPECT_GT(pruned, 0) << r.table();
+}
+
 TEST(Prune, ResNetLargeInputStemWithPool) {
   auto net = make("resnet", 18, 8, 3, 96);
   kill_some(*net, 3);

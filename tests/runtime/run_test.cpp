@@ -82,7 +82,10 @@ class SyntheticTask final : public TrainingTask {
     rec.val_accuracy = 0.5, rec.val_loss = 1.0;
   }
   ReportFormat report_format() const override {
-    return {{{"train_loss", &EpochRecord::train_loss}, {"val_accuracy", &EpochRecord::val_accuracy}}, "accuracy", true};
+    return {{{"train_loss", &EpochRecord::train_loss}, {"val_accuracy", &EpochRecord::val_accuracy}},
+            "accuracy",
+            true,
+            {{"acc", &EpochRecord::train_accuracy}, {"val_acc", &EpochRecord::val_accuracy, true}}};
   }
   nlohmann::json kpi(const EpochRecord& r) const override { return {{"train_loss", r.train_loss}}; }
   nlohmann::json graphical(const EpochRecord& r) const override { return {{"loss", r.train_loss}}; }
@@ -153,6 +156,7 @@ TEST(ResultsLayout, SpellsEveryFileOfTheResultsFolder) {
   EXPECT_EQ(r.checkpoint_name("resnet", 7), "resnet_epoch_007.kiln");
   EXPECT_EQ(r.model(), "out/run1/model.kiln");
   EXPECT_EQ(r.history(), "out/run1/training_history.csv");
+  EXPECT_EQ(r.training_csv(), "out/run1/training.csv");
   EXPECT_EQ(r.curves(), "out/run1/training_curves.png");
   EXPECT_EQ(r.evaluation(), "out/run1/evaluation");
 }
@@ -198,6 +202,27 @@ TEST(RunHistory, WritesTheTaskColumnsOneRowPerEpoch) {
   a.epoch = 1, a.train_loss = 0.5, a.val_accuracy = 0.25;
   const ReportFormat f{{{"train_loss", &EpochRecord::train_loss}, {"mAP", &EpochRecord::val_accuracy}}, "mAP", false};
   EXPECT_EQ(history_csv({a}, f), "epoch,train_loss,mAP\n1,0.5,0.25\n");
+  EpochRecord b;
+  b.epoch = 2, b.train_loss = 0.25;  // not validated: val_accuracy stays -1, written as an empty cell, not "-1"
+  EXPECT_EQ(history_csv({a, b}, f), "epoch,train_loss,mAP\n1,0.5,0.25\n2,0.25,\n");
+}
+
+TEST(RunHistory, TrainingCsvIsKerasCsvLoggerLayout) {
+  // TAO classification's training.csv: Keras' sorted log names, epochs from 1, Python's float repr, NA, CRLF.
+  const std::vector<HistoryColumn> cols{{"acc", &EpochRecord::train_accuracy},
+                                        {"loss", &EpochRecord::train_loss},
+                                        {"lr", &EpochRecord::lr},
+                                        {"val_acc", &EpochRecord::val_accuracy, true},
+                                        {"val_loss", &EpochRecord::val_loss, true}};
+  EpochRecord a, b;
+  a.epoch = 1, a.train_accuracy = 0.75, a.train_loss = 0.5, a.lr = 0.1;  // lr as Keras' float32: "0.1"
+  b.epoch = 2, b.train_accuracy = 1.0, b.train_loss = 1e-05, b.lr = 0.0001, b.val_accuracy = 0.5, b.val_loss = 2;
+  EXPECT_EQ(training_csv({a, b}, cols, true),
+            "epoch,acc,loss,lr,val_acc,val_loss\r\n"
+            "1,0.75,0.5,0.1,NA,NA\r\n"
+            "2,1.0,1e-05,0.0001,0.5,2.0\r\n");
+  // Without validation data Keras has no val_* logs, so no such columns.
+  EXPECT_EQ(training_csv({a}, cols, false), "epoch,acc,loss,lr\r\n1,0.75,0.5,0.1\r\n");
 }
 
 TEST(Run, LeavesTheResultsFolderAndEventsOfATrainingRun) {
@@ -216,7 +241,13 @@ TEST(Run, LeavesTheResultsFolderAndEventsOfATrainingRun) {
   ASSERT_EQ(history.size(), 4u);
   EXPECT_EQ(history[0], "epoch,train_loss,val_accuracy");
   EXPECT_EQ(history[1].substr(0, 2), "1,");
-  EXPECT_EQ(history[1].substr(history[1].rfind(',')), ",-1");  // not validated in epoch 1
+  EXPECT_EQ(history[1].substr(history[1].rfind(',')), ",");  // not validated in epoch 1: an empty cell
+  const auto keras = lines(r.training_csv());
+  ASSERT_EQ(keras.size(), 4u);
+  EXPECT_EQ(keras[0], "epoch,acc,val_acc\r");
+  EXPECT_EQ(keras[1].substr(keras[1].rfind(',')), ",NA\r");
+  EXPECT_EQ(keras[2].substr(0, 2), "2,");
+  EXPECT_EQ(keras[2].substr(keras[2].rfind(',')), ",0.5\r");
   const auto last = nlohmann::json::parse(lines(r.status()).back());
   EXPECT_EQ(last.at("kpi").at("epochs"), 3);
   EXPECT_EQ(last.at("epoch"), 3);
@@ -234,6 +265,41 @@ TEST(Run, ResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
   EXPECT_NE(lines(p.status())[3].find("Resuming training."), std::string::npos);
   EXPECT_TRUE(at::equal(weights_of(w.model()), weights_of(p.model())));
   EXPECT_EQ(lines(w.history()), lines(p.history()));
+}
+
+TEST(Run, WarnsAtStartWhenNoValidationWillRun) {
+  RunDir d;
+  RunSettings s = synthetic_settings(2, 1, 1);
+  s.first_validation_epoch = 5;
+  s.first_validation_epoch_key = "evaluation_config.first_validation_epoch";
+  const auto task = train_in(d.path, s);
+  EXPECT_EQ(task->validations, 0);
+  const ResultsLayout r(d.path.string());
+  const auto events = lines(r.status());
+  ASSERT_GE(events.size(), 2u);
+  const auto warning = nlohmann::json::parse(events[1]);  // right after STARTED, before the first epoch
+  EXPECT_EQ(warning.at("verbosity"), "WARNING");
+  EXPECT_NE(warning.at("message").get<std::string>().find("evaluation_config.first_validation_epoch=5"),
+            std::string::npos);
+  EXPECT_NE(warning.at("message").get<std::string>().find("no validation will run"), std::string::npos);
+  // No fake value anywhere: empty history cells, no validation metric in any kpi.
+  for (const auto& line : lines(r.history())) EXPECT_EQ(line.find("-1"), std::string::npos) << line;
+  for (const auto& line : events) EXPECT_EQ(line.find("-1"), std::string::npos) << line;
+}
+
+TEST(Run, ResumingWithAnotherBatchSaysWhatChanged) {
+  RunDir d;
+  train_in(d.path, synthetic_settings(1, 1, 0));  // batch 16: 4 steps/epoch
+  RunSettings s = synthetic_settings(2, 1, 0);
+  s.batch_size = 8;  // 8 steps/epoch from here on
+  testing::internal::CaptureStderr();
+  train_in(d.path, s);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("1 rank(s) x batch 16 = global batch 16 (4 steps/epoch)"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 rank(s) x batch 8 = global batch 8 (8 steps/epoch)"), std::string::npos) << err;
+  EXPECT_NE(err.find("continues at step 4 of 16 (25% of the schedule; 50% when the checkpoint was saved)"),
+            std::string::npos)
+      << err;
 }
 
 TEST(Run, BatchLargerThanTheDataIsAUsageErrorNamingTheKey) {

@@ -35,6 +35,11 @@ struct Metrics {
   static Metrics from_counts(const EvalCounts& c, int top_k, std::vector<std::string> class_names);
   nlohmann::json to_json() const;     // kpi-style: top1/topk/loss/per-class/confusion
   std::string table() const;          // human-readable report
+  // The confusion matrix for a terminal: rows the true class, columns the prediction, class names as labels (the
+  // columns' cut to their width). More than kMaxPrintedClasses classes: the most frequent confusions instead, and
+  // where the whole matrix is (`csv_path`).
+  std::string confusion_table(const std::string& csv_path) const;
+  static constexpr int64_t kMaxPrintedClasses = 12;
 };
 
 // This rank's share of an evaluation set: records rank, rank + world, ... (no padding, so metrics are exact).

@@ -1,7 +1,8 @@
 // `kiln classification inference -m model.kiln -i images -o out [-e spec] [--batch_size N] [--annotate]`:
 // classifies an image file, a folder of PNG/JPEG files (searched recursively, sorted) or an IDX images file with a
-// kiln model, on one rank or many, and writes <out>/inference.csv (path,label,confidence,top5) plus, with
-// --annotate, a PNG per input with the prediction drawn in a banner. docs/inference.md is the user's description.
+// kiln model, on one rank or many, and writes <out>/inference.csv (path,label,confidence,top5), <out>/status.json
+// (TAO's events) and, with --annotate, a PNG per input with the prediction drawn in a banner. docs/inference.md is
+// the user's description.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/runtime/report.h"  // StatusLog
 #include "kiln/runtime/annotate.h"  // RgbImage, annotate_image, encode_png: the annotated copies
 #include "kiln/runtime/tasks.h"
 
@@ -56,6 +58,12 @@ struct InferenceItem {
 // collide (a.jpg and a.png) keep theirs ("a.jpg.png"). DataError for a missing path, a folder without images, an
 // unknown file type, or a malformed IDX file.
 std::vector<InferenceItem> list_inference_inputs(const std::string& input, const std::string& exclude_dir = "");
+
+// <out>/status.json of an inference run, as TAO's inference writes one into its results dir: STARTED with `message`
+// now; the caller writes SUCCESS (kInferenceSuccess) or FAILURE (the error). Written by rank 0 once the run has
+// passed its checks and created <out>: a run refused before that (exit 2, or 3 for unreadable inputs) writes none.
+StatusLog start_inference_status(const std::string& out_dir, const std::string& message);
+inline constexpr char kInferenceSuccess[] = "Inference finished successfully.";
 
 // The annotated copy of each input is annotate_image() of it (annotate.h) with the caption "<label> <confidence>".
 

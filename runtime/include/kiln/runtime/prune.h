@@ -29,7 +29,7 @@ struct PruneOptions {
 struct PruneGroup {
   std::vector<std::string> layers;  // the conv/linear layers producing these channels
   int64_t before = 0, after = 0;
-  std::string status;               // "pruned", "excluded (-el)", "fixed: network input", "fixed: network output", …
+  std::string status;  // "pruned" (narrower), "kept" (scored, all kept), "excluded (-el)", "fixed: network output", …
 };
 
 struct PruneResult {

@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -25,20 +26,52 @@ class StatusLog {
 
 std::string format_duration(double seconds);  // "0:01:02.500000" (Python timedelta style, as TAO writes)
 
-// A one-line progress bar with rate and ETA when stdout is a terminal; otherwise a plain line every ~10% or 30 s.
+// What one line of a progress display shows; progress_line() fits it into a terminal's width.
+struct ProgressView {
+  std::string title, unit, stats;  // unit in the singular ("batch": "3/10 batches"); stats e.g. "loss 0.41 lr 0.01"
+  int64_t done = 0, total = 0;
+  double elapsed = 0, eta = 0;  // seconds: spent on this piece of work, left of it
+  double run_eta = -1;          // seconds left of the whole run (training: every epoch after this one too); < 0: none
+  bool bar = true;              // draw a bar (a terminal)
+  bool final = false;           // the piece is done: elapsed time, no ETA of its own
+};
+
+// The line, at most `width` - 1 characters (a line that fills the last column makes some terminals wrap); width <= 0:
+// no limit. What does not fit goes in this order: the bar, the unit, the stats, the piece's elapsed time and ETA;
+// the ETA of the run (or of the piece when there is no run) stays to the last.
+std::string progress_line(const ProgressView& view, int width);
+
+// Where a Progress draws: `bar` (redrawn in place) or plain lines; `columns` 0 = the terminal's width, asked at each
+// redraw (TIOCGWINSZ, else $COLUMNS, else 80) for a bar, no limit for plain lines.
+struct ProgressOutput {
+  std::FILE* file = stdout;
+  bool bar = false;
+  int columns = 0;
+  static ProgressOutput standard();  // stdout; a bar when KILN_PROGRESS says so or stdout is a terminal (not mpirun's)
+};
+
+// Progress of a piece of work: a bar redrawn at most 10 times a second on a terminal, otherwise a plain line every
+// ~10% or 30 s. Nothing is drawn during the first 1.5 s, so work that finishes sooner shows one final line only.
 class Progress {
  public:
-  Progress(std::string title, int64_t total, std::string unit = "step");
-  void update(int64_t done, const std::string& stats = "");  // stats: e.g. "loss 0.412 lr 0.01"
+  Progress(std::string title, int64_t total, std::string unit = "step",
+           ProgressOutput output = ProgressOutput::standard());
+  // The work of the run after this piece: `later_units` more units expected to take `later_seconds` (< 0: at this
+  // piece's rate). With it every line shows the run's ETA.
+  void set_after(int64_t later_units, double later_seconds);
+  void update(int64_t done, const std::string& stats = "");
   void finish(const std::string& stats = "");
 
  private:
   void emit(int64_t done, const std::string& stats, bool final);
   std::string title_, unit_;
   int64_t total_;
-  bool tty_;
+  ProgressOutput output_;
   std::chrono::steady_clock::time_point start_, last_print_;
   int64_t last_done_printed_ = -1;
+  int64_t later_units_ = 0;
+  double later_seconds_ = -1;
+  bool has_run_ = false;
 };
 
 // One point per epoch of the training curves.

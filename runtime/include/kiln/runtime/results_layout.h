@@ -3,7 +3,7 @@
 //   logs/                        per-rank logs written by the launcher
 //   checkpoints/<arch>_epoch_NNN.kiln and checkpoints/latest (the newest checkpoint's name)
 //   model.kiln                   the final model (weights, architecture, classes, spec)
-//   training_history.csv, training_curves.png
+//   training_history.csv, training.csv (TAO's Keras CSVLogger layout), training_curves.png
 //   evaluation/                  metrics of evaluate (and of detection's validation)
 // Torch-free, so the launcher can use it.
 #pragma once
@@ -27,6 +27,7 @@ class ResultsLayout {
   std::string checkpoint_name(const std::string& arch, int64_t epoch) const;  // "<arch>_epoch_NNN.kiln"
   std::string model() const;
   std::string history() const;
+  std::string training_csv() const;  // TAO's training.csv (Keras CSVLogger layout), beside kiln's history
   std::string curves() const;
   std::string evaluation() const;
 

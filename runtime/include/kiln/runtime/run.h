@@ -42,6 +42,7 @@ struct RunSettings {
   std::string batch_size_key;  // the spec key, for messages
   int64_t checkpoint_interval = 1;
   int64_t validation_period = 1, first_validation_epoch = 1;
+  std::string n_epochs_key = "n_epochs", first_validation_epoch_key = "first_validation_epoch";  // for messages
   LrSchedule schedule;  // before any linear scaling by ranks
   OptimizerConfig optimizer;
   DataParallelConfig data_parallel;
@@ -111,15 +112,19 @@ class EpochSteps {
 };
 
 // How the task's epochs are reported: the columns of training_history.csv after `epoch` (each an EpochRecord
-// field), the name of the curves' metric panel, and whether there is a training accuracy.
+// field), the name of the curves' metric panel, whether there is a training accuracy, and the columns of TAO's
+// training.csv (Keras' CSVLogger names in its sorted order; `validation` columns only when the task validates;
+// none: TAO writes no training.csv for the task, as for DetectNet_v2).
 struct HistoryColumn {
   const char* name;
   double EpochRecord::*field;
+  bool validation = false;
 };
 struct ReportFormat {
   std::vector<HistoryColumn> history;
   std::string metric = "accuracy";
   bool train_accuracy = true;
+  std::vector<HistoryColumn> training_csv{};
 };
 
 // What differs between tasks.
@@ -151,6 +156,10 @@ class TrainingTask {
   virtual ReportFormat report_format() const = 0;
   virtual nlohmann::json kpi(const EpochRecord& record) const = 0;
   virtual nlohmann::json graphical(const EpochRecord& record) const = 0;
+  virtual nlohmann::json categorical(const EpochRecord& record) const {  // e.g. AP per class; empty: none
+    (void)record;
+    return nlohmann::json::object();
+  }
   virtual nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const = 0;
 };
 
@@ -178,7 +187,14 @@ struct LoadedTask {
 };
 void run_training(const RunOptions& options, const std::function<LoadedTask()>& load);
 
-// Writes training_history.csv: `epoch`, then the format's columns, one row per epoch.
+// training_history.csv: `epoch`, then the format's columns, one row per epoch; a value not measured that epoch
+// (negative: e.g. no validation) is an empty cell.
 std::string history_csv(const std::vector<EpochRecord>& history, const ReportFormat& format);
+
+// TAO's training.csv as Keras' CSVLogger (TAO's OneIndexedCSVLogger) writes it: `epoch` (from 1), then `columns`
+// (validation ones only when `validated`), values as Python prints them (the learning rate as a float32), "NA" for a
+// validation value an epoch did not measure, lines ending in "\r\n" (Python's csv "excel" dialect).
+std::string training_csv(const std::vector<EpochRecord>& history, const std::vector<HistoryColumn>& columns,
+                         bool validated);
 
 }  // namespace kiln::runtime
