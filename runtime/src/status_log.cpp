@@ -1,9 +1,10 @@
 #include <ctime>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "kiln/common/error.h"
+#include "kiln/common/line_file.h"
+#include "kiln/common/log.h"
 #include "kiln/runtime/report.h"
 
 namespace kiln::runtime {
@@ -19,7 +20,7 @@ std::string format_duration(double seconds) {
   return os.str();
 }
 
-void StatusLog::write(Status status, const std::string& message, nlohmann::json fields) const {
+bool StatusLog::write(Status status, const std::string& message, nlohmann::json fields) const {
   static const char* kNames[] = {"STARTED", "RUNNING", "SUCCESS", "FAILURE"};
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -34,9 +35,14 @@ void StatusLog::write(Status status, const std::string& message, nlohmann::json 
                        {"message", message}};
   for (auto& [k, v] : fields.items()) event[k] = v;
   // Appending one line per event keeps earlier events of this and previous runs in the same results dir.
-  std::ofstream out(path_, std::ios::app);
-  if (!out) throw Error("cannot append to " + path_);
-  out << event.dump() << "\n";
+  try {
+    append_line(path_, event.dump());
+    return true;
+  } catch (const Error& e) {
+    // A status that cannot be recorded must not end (or mask the cause of) a run, but it must not go unnoticed.
+    log::warn(std::string("status ") + kNames[static_cast<int>(status)] + " not recorded: " + e.what());
+    return false;
+  }
 }
 
 nlohmann::json EpochRecord::to_json() const {
