@@ -79,7 +79,9 @@ struct Run::Loop {
     if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems
     threads = configure_threads(run.options_.threads, run.options_.rank);
     if (run.options_.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
-    if (dist.is_root()) status.emplace(run.results_.status());
+    if (!dist.is_root()) return;
+    status.emplace(run.results_.status());
+    remove_stale_temp_files(run.results_);  // before this run writes any
   }
 
   // The data: this rank's share of every epoch comes from the distributed sampler.
