@@ -1,4 +1,5 @@
 #include <ctime>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -43,6 +44,18 @@ bool StatusLog::write(Status status, const std::string& message, nlohmann::json 
     log::warn(std::string("status ") + kNames[static_cast<int>(status)] + " not recorded: " + e.what());
     return false;
   }
+}
+
+std::string StatusLog::last_status() const {
+  std::ifstream in(path_, std::ios::binary);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!in.eof()) last = line;  // a last line without its '\n' is torn, not an event
+  }
+  if (!nlohmann::json::accept(last)) return "";
+  const nlohmann::json event = nlohmann::json::parse(last);
+  if (!event.is_object() || !event.contains("status") || !event.at("status").is_string()) return "";
+  return event.at("status").get<std::string>();
 }
 
 nlohmann::json EpochRecord::to_json() const {

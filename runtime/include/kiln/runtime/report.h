@@ -21,6 +21,8 @@ class StatusLog {
   // returns false.
   bool write(Status status, const std::string& message, nlohmann::json fields = nlohmann::json::object()) const;
   const std::string& path() const { return path_; }
+  // The `status` of the file's last whole event ("" when there is none, or the file cannot be read).
+  std::string last_status() const;
 
  private:
   std::string path_;
