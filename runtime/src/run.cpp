@@ -113,6 +113,7 @@ struct Run::Loop {
 
   void resume() {
     state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
+    dist.set_step(state.global_step);  // a failure before the first step is named at this step, not at 0
     task.restore(start.source->meta);
     log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
     const int saved_world = start.source->meta.value("world_size", 1);

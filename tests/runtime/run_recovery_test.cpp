@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "kiln/common/error.h"
+#include "kiln/cluster/rank_monitor.h"
 #include "kiln/common/fs.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/checkpoint.h"
@@ -96,6 +97,38 @@ TEST(RunRecovery, TempFilesOfDeadWritersAreRemovedAtStart) {
   EXPECT_EQ(files_in(ck), (std::vector<std::string>{"latest", "latest.tmp." + alive + ".3b", "lenet5_epoch_001.kiln",
                                                      "lenet5_epoch_002.kiln", "notes.tmp.txt"}));
   EXPECT_FALSE(fs::exists(d.path / ("training_history.csv.tmp." + dead + ".2a")));
+}
+
+// Records the steps a rank reports to its monitor (what failure messages name).
+class StepRecorder final : public kiln::cluster::RankMonitor {
+ public:
+  explicit StepRecorder(std::vector<int64_t>& steps) : steps_(steps) {}
+  void set_step(int64_t step) override { steps_.push_back(step); }
+  void on_abort(std::function<void(const std::string&)>) override {}
+  bool aborted() const override { return false; }
+  std::string abort_reason() const override { return ""; }
+  void abort(const std::string&) override {}
+  void close() override {}
+  int rank() const override { return 0; }
+
+ private:
+  std::vector<int64_t>& steps_;
+};
+
+// A rank that fails after resuming, before its first step, is named at the resumed step, not at step 0.
+TEST(RunRecovery, AFailureAfterResumingNamesTheResumedStep) {
+  RunDir d;
+  train_in(d.path, synthetic_settings(2, 1, 0));  // 2 epochs of 4 steps
+  std::vector<int64_t> steps;
+  Distributed dist(kiln::cluster::RankInfo{}, nullptr, std::make_unique<StepRecorder>(steps));
+  RunOptions opts;
+  opts.results_dir = d.path.string();
+  opts.threads = 1;
+  SyntheticTask task;
+  task.fail_in_epoch = 2;  // the first epoch after the resume throws before its first step
+  std::optional<StatusLog> status;
+  EXPECT_THROW(kiln::runtime::Run(opts, synthetic_settings(4, 1, 0), dist).train(task, status), kiln::Error);
+  EXPECT_EQ(steps, std::vector<int64_t>{8});
 }
 
 CheckpointContent lenet5_checkpoint(kiln::networks::Network& net, torch::optim::Optimizer& optimizer,
