@@ -191,8 +191,11 @@ std::string ControlPlaneClient::abort_reason() const { return impl_->latch.reaso
 void ControlPlaneClient::abort(const std::string& reason) {
   impl_->latch.abort_self(reason);
   // The server adds rank, host and step before broadcasting. Sent even if an ABORT already arrived: harmless.
+  // A heartbeat goes first, so the step the server names is this rank's now, not that of its last heartbeat.
   asio::post(impl_->conn.io(), [impl = impl_.get(), reason] {
-    if (!impl->closing) impl->send(FrameWriter(MsgType::kAbort).str(reason).shared());
+    if (impl->closing) return;
+    impl->send(FrameWriter(MsgType::kHeartbeat).i64(impl->step.load(std::memory_order_relaxed)).shared());
+    impl->send(FrameWriter(MsgType::kAbort).str(reason).shared());
   });
 }
 

@@ -1,12 +1,14 @@
 #include "kiln/common/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include "kiln/common/check.h"
@@ -32,7 +34,29 @@ std::string temp_name(const std::string& path) {
   return os.str();
 }
 
+// The writer's pid in a temp_name() ("<path>.tmp.<pid>.<hex>"), or 0 when `name` is not one.
+pid_t temp_writer(const std::string& name) {
+  static const std::regex kTemp(R"(.+\.tmp\.([0-9]{1,9})\.[0-9a-f]+)");
+  std::smatch m;
+  if (!std::regex_match(name, m, kTemp)) return 0;
+  return static_cast<pid_t>(std::stol(m[1].str()));
+}
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
 }  // namespace
+
+std::vector<std::string> remove_stale_temp_files(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const pid_t writer = temp_writer(name);
+    if (writer <= 0 || process_exists(writer) || !entry.is_regular_file(ec)) continue;
+    if (fs::remove(entry.path(), ec)) removed.push_back(name);
+  }
+  return removed;
+}
 
 void atomic_write(const std::string& path, const std::function<void(std::ostream&)>& write) {
   atomic_write_via(path, [&](const std::string& tmp) {

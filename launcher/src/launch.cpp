@@ -1,5 +1,6 @@
 #include "kiln/launcher/launch.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,9 +17,23 @@
 #include "kiln/common/log.h"
 #include "kiln/common/fs.h"
 #include "kiln/launcher/supervisor.h"
+#include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
 
 namespace kiln::launcher {
+namespace {
+
+// The outcome the launcher reports, as status.json's last event. The ranks record their own errors, but a killed
+// rank cannot, and ranks stopped by the user saw only the SIGTERM that mpirun forwarded: so the launcher appends a
+// FAILURE unless a rank already recorded one, and always for the user's signal, which only the launcher knows.
+void record_job_outcome(const std::string& results_dir, const std::string& message, bool user_signal) {
+  if (results_dir.empty() || !std::filesystem::is_directory(results_dir)) return;
+  const runtime::StatusLog status(runtime::ResultsLayout(results_dir).status());
+  if (!user_signal && status.last_status() == "FAILURE") return;
+  status.write(runtime::StatusLog::Status::kFailure, message);
+}
+
+}  // namespace
 
 std::vector<std::string> strip_option(const std::vector<std::string>& argv, const std::string& name,
                                       bool takes_value) {
@@ -143,13 +158,18 @@ int launch_job(const JobLaunch& job) {
   std::lock_guard<std::mutex> lock(mu);
   if (const int signo = forwarded_signal()) {
     // The user stopped the job: ranks reporting their own interruption are not a rank failure.
-    log::error("interrupted by signal " + std::to_string(signo) + "; the job's ranks were stopped");
+    const std::string message = "interrupted by signal " + std::to_string(signo) +
+                                (signo == SIGINT ? " (SIGINT)" : " (SIGTERM)") + "; the job's ranks were stopped";
+    log::error(message);
+    record_job_outcome(job.results_dir, message, true);
     return 128 + signo;
   }
   if (!failure.empty()) {
     log::error(failure);
+    record_job_outcome(job.results_dir, failure, false);
     return static_cast<int>(ExitCode::kRankFailed);
   }
+  if (code != 0) record_job_outcome(job.results_dir, "the job's ranks exited with code " + std::to_string(code), false);
   return code;
 }
 

@@ -5,12 +5,15 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <regex>
 #include <sstream>
 
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
+#include "kiln/common/log.h"
 
 namespace fs = std::filesystem;
 
@@ -18,6 +21,27 @@ namespace kiln::runtime {
 namespace {
 constexpr const char* kRngTensor = "rng/torch_cpu";
 constexpr const char* kOptimizerBlob = "optimizer";
+
+// The epoch in a checkpoint's name ("<arch>_epoch_NNN.kiln"), or -1 for another file.
+int64_t epoch_in_name(const std::string& name) {
+  static const std::regex kCheckpoint(R"(.+_epoch_([0-9]{1,12})\.kiln)");
+  std::smatch m;
+  return std::regex_match(name, m, kCheckpoint) ? std::stoll(m[1].str()) : -1;
+}
+
+// The files to try, in order: the one `latest` names, then every other checkpoint, newest epoch first.
+std::vector<std::string> resume_candidates(const std::string& dir, const std::string& latest_name) {
+  std::vector<std::pair<int64_t, std::string>> others;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != latest_name && epoch_in_name(name) >= 0) others.emplace_back(epoch_in_name(name), name);
+  }
+  std::sort(others.rbegin(), others.rend());
+  std::vector<std::string> paths{dir + "/" + latest_name};
+  for (const auto& other : others) paths.push_back(dir + "/" + other.second);
+  return paths;
+}
 }  // namespace
 
 ModelFile make_model_file(const CheckpointContent& c) {
@@ -67,15 +91,29 @@ std::string save_final_model(const ResultsLayout& results, CheckpointContent c) 
   return path;
 }
 
-std::optional<std::string> latest_checkpoint(const ResultsLayout& results) {
+std::optional<ResumePoint> resume_point(const ResultsLayout& results) {
   const fs::path pointer = results.latest_pointer();
   if (!fs::exists(pointer)) return std::nullopt;
   std::string name = read_file(pointer.string());
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  const fs::path path = pointer.parent_path() / name;
-  if (name.empty() || !fs::exists(path))
-    throw DataError(pointer.string() + " points at '" + name + "', which does not exist");
-  return path.string();
+  std::vector<std::string> skipped;  // "<file>: <why>"
+  for (const std::string& path : resume_candidates(results.checkpoints(), name)) {
+    if (!fs::is_regular_file(path)) {  // only `latest`'s target can be missing (or be "")
+      skipped.push_back(pointer.string() + " points at '" + name + "', which does not exist");
+      continue;
+    }
+    try {
+      ResumePoint point{path, read_model_file(path)};
+      for (const auto& why : skipped) log::warn("Checkpoint skipped: " + why);
+      if (!skipped.empty()) log::warn("Resuming from " + path + ", the newest checkpoint that verifies");
+      return point;
+    } catch (const DataError& e) {
+      skipped.push_back(e.what());
+    }
+  }
+  std::string all;
+  for (const auto& why : skipped) all += "\n  " + why;
+  throw DataError("no checkpoint in " + results.checkpoints() + " can be resumed from:" + all);
 }
 
 TrainState resume_from(const std::string& path, const ModelFile& file, networks::Network& net,

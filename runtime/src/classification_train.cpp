@@ -60,7 +60,10 @@ class ClassificationTask final : public TrainingTask {
 
   void open_data(networks::Architecture& arch) override {
     train_ = open_source(cfg_.train, cfg_.input_shape());
-    if (cfg_.val) val_ = open_source(*cfg_.val, cfg_.input_shape());
+    if (cfg_.val) {
+      val_ = open_source(*cfg_.val, cfg_.input_shape());
+      check_validation_classes(*train_, cfg_.train, *val_, *cfg_.val);
+    }
     arch.num_classes = train_->num_classes();
   }
   size_t train_size() const override { return train_->size(); }

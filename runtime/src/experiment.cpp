@@ -182,6 +182,24 @@ std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::
 }
 
 namespace {
+std::string source_path_of(const SourceConfig& src) { return src.type == "idx" ? src.labels : src.root; }
+}  // namespace
+
+void check_validation_classes(const data::Dataset& train, const SourceConfig& train_src, const data::Dataset& val,
+                              const SourceConfig& val_src) {
+  const auto &t = train.class_names(), &v = val.class_names();
+  if (t == v) return;
+  size_t i = 0;
+  while (i < t.size() && i < v.size() && t[i] == v[i]) ++i;
+  const std::string difference =
+      t.size() != v.size()
+          ? "validation has " + std::to_string(v.size()) + " classes, training " + std::to_string(t.size())
+          : "class " + std::to_string(i) + " is '" + v[i] + "' in validation but '" + t[i] + "' in training";
+  throw DataError(val_src.key + " (" + source_path_of(val_src) + ") and " + train_src.key + " (" +
+                  source_path_of(train_src) + ") have different classes: " + difference);
+}
+
+namespace {
 const specs::Schema& classification_schema_without_path_checks() {
   static const specs::Schema schema = specs::without_path_checks(specs::classification_schema());
   return schema;

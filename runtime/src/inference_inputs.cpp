@@ -15,6 +15,7 @@
 #include "kiln/common/byte_io.h"
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
+#include "kiln/common/png_check.h"
 
 // stb_image, compiled into this file with internal linkage (kiln_data has its own stb_image; the two never meet).
 #include "kiln/common/third_party_begin.h"
@@ -130,6 +131,7 @@ struct Decoded {
 Decoded decode_image(const std::string& path, int channels) {
   const std::string bytes = kiln::read_file(path);
   if (bytes.size() > static_cast<size_t>(INT_MAX)) throw DataError(path + ": image file larger than 2 GiB");
+  verify_png_checksums(bytes, path);
   Decoded d;
   int comps = 0;
   d.pixels.reset(stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),

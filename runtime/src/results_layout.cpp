@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "kiln/common/fs.h"
+#include "kiln/common/log.h"
+
 namespace kiln::runtime {
 
 ResultsLayout::ResultsLayout(std::string dir) : dir_(dir.empty() ? "." : std::move(dir)) {}
@@ -27,6 +30,14 @@ std::string ResultsLayout::checkpoint_name(const std::string& arch, int64_t epoc
   char name[96];
   std::snprintf(name, sizeof name, "%s_epoch_%03lld.kiln", arch.c_str(), static_cast<long long>(epoch));
   return name;
+}
+
+void remove_stale_temp_files(const ResultsLayout& results) {
+  for (const std::string& dir : {results.dir(), results.checkpoints()}) {
+    for (const std::string& name : kiln::remove_stale_temp_files(dir)) {
+      log::info("Removed " + dir + "/" + name + ", the temp file of a write whose process is gone");
+    }
+  }
 }
 
 }  // namespace kiln::runtime

@@ -82,7 +82,9 @@ struct Run::Loop {
     if (!dist.is_root()) log::set_level(log::Level::kWarn);  // rank 0 reports; the others speak up on problems
     threads = configure_threads(run.options_.threads, run.options_.rank);
     if (run.options_.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
-    if (dist.is_root()) status.emplace(run.results_.status());
+    if (!dist.is_root()) return;
+    status.emplace(run.results_.status());
+    remove_stale_temp_files(run.results_);  // before this run writes any
   }
 
   // The data: this rank's share of every epoch comes from the distributed sampler.
@@ -114,6 +116,7 @@ struct Run::Loop {
 
   void resume() {
     state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
+    dist.set_step(state.global_step);  // a failure before the first step is named at this step, not at 0
     task.restore(start.source->meta);
     log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
     const nlohmann::json& meta = start.source->meta;

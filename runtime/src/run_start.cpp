@@ -34,11 +34,12 @@ RunStart start_run(const ResultsLayout& results, const std::string& pretrained, 
                    uint64_t seed) {
   at::manual_seed(seed);
   RunStart r;
-  r.latest = latest_checkpoint(results);
-  if (r.latest)
-    r.source = read_model_file(*r.latest);
-  else if (!pretrained.empty())
+  if (auto point = resume_point(results)) {
+    r.latest = std::move(point->path);
+    r.source = std::move(point->file);
+  } else if (!pretrained.empty()) {
     r.source = read_model_file(pretrained);
+  }
   if (r.source) adopt_layer_widths(arch, *r.source, r.latest ? *r.latest : pretrained);
   r.net = networks::create(arch);
   r.params = trainable_parameters(*r.net, freeze_blocks);

@@ -4,17 +4,36 @@
 #include <sstream>
 
 #include "kiln/common/error.h"
+#include "kiln/common/line_file.h"
+#include "kiln/common/log.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/status_schema.h"
 
 namespace kiln::runtime {
 
-void StatusLog::write(Status status, const std::string& message, nlohmann::json fields) const {
+bool StatusLog::write(Status status, const std::string& message, nlohmann::json fields) const {
   const nlohmann::json event = status_event(status, message, fields, std::time(nullptr));  // status_schema.h
   // Appending one line per event keeps earlier events of this and previous runs in the same results dir.
-  std::ofstream out(path_, std::ios::app);
-  if (!out) throw Error("cannot append to " + path_);
-  out << event.dump() << "\n";
+  try {
+    append_line(path_, event.dump());
+    return true;
+  } catch (const Error& e) {
+    // A status that cannot be recorded must not end (or mask the cause of) a run, but it must not go unnoticed.
+    log::warn("status " + event.value("status", std::string()) + " not recorded: " + e.what());
+    return false;
+  }
+}
+
+std::string StatusLog::last_status() const {
+  std::ifstream in(path_, std::ios::binary);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!in.eof()) last = line;  // a last line without its '\n' is torn, not an event
+  }
+  if (!nlohmann::json::accept(last)) return "";
+  const nlohmann::json event = nlohmann::json::parse(last);
+  if (!event.is_object() || !event.contains("status") || !event.at("status").is_string()) return "";
+  return event.at("status").get<std::string>();
 }
 
 nlohmann::json EpochRecord::to_json() const {

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "kiln/specs/spec.h"
 #include "text.h"
@@ -109,11 +108,13 @@ Spec load_spec(const Schema& schema, const std::string& file, const std::vector<
   if (fs::is_directory(file, ec)) unreadable(file, "is a directory, not a spec file");
   std::ifstream in(file, std::ios::binary);
   if (!in) unreadable(file, std::string("cannot read spec file: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  // One byte past the limit is enough to refuse it (the parser says so), and /dev/zero is not read forever.
+  std::string text(SpecLimits::kMaxBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad()) unreadable(file, std::string("cannot read spec file: ") + std::strerror(errno));
+  text.resize(static_cast<size_t>(in.gcount()));
   const fs::path dir = fs::absolute(fs::path(file)).parent_path();
-  return load_spec_text(schema, text.str(), file, dir.string(), overrides);
+  return load_spec_text(schema, text, file, dir.string(), overrides);
 }
 
 }  // namespace kiln::specs

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "limits.h"
 #include "text.h"
 #include "validate.h"
 
@@ -67,6 +68,11 @@ Node convert(const YAML::Node& yaml, const std::string& file, const std::string&
   return node;
 }
 
+// A value as quoted in a message: its first 60 characters.
+std::string shortened(const std::string& value) {
+  return value.size() <= 60 ? value : value.substr(0, 60) + "... (" + std::to_string(value.size()) + " bytes)";
+}
+
 bool is_container(const Field& f) { return f.type == Type::kGroup || f.type == Type::kOneOf; }
 
 // Checks the key against the schema; returns false (with an issue) when it names no settable key.
@@ -115,6 +121,11 @@ Entry* Node::find(const std::string& key) {
 const Entry* Node::find(const std::string& key) const { return const_cast<Node*>(this)->find(key); }
 
 std::optional<Node> parse_yaml(const std::string& text, const std::string& file, std::vector<SpecIssue>& issues) {
+  if (text.size() > SpecLimits::kMaxBytes) {
+    issues.push_back(too_large(file, file == kCommandLine ? "the value" : "the spec file"));
+    return std::nullopt;
+  }
+  if (!within_limits(text, file, issues)) return std::nullopt;
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);
@@ -164,7 +175,7 @@ std::optional<Override> parse_override(const Schema& schema, const std::string& 
     std::optional<Node> parsed = parse_yaml(value, kCommandLine, value_issues);
     if (!parsed || !value_issues.empty()) {
       const std::string why = value_issues.empty() ? "" : ": " + value_issues.front().message;
-      issues.push_back({command_line(), ov.key, "cannot parse value '" + value + "'" + why});
+      issues.push_back({command_line(), ov.key, "cannot parse value '" + shortened(value) + "'" + why});
       return std::nullopt;
     }
     ov.value = std::move(*parsed);

@@ -58,6 +58,20 @@ TEST(ControlPlaneAbort, RankInitiatedAbortReachesEveryOtherRank) {
   EXPECT_TRUE(contains(server.abort_reason(), "CUDA error: out of memory"));
 }
 
+// The step in the message is the rank's step when it aborted, not the one of its last heartbeat (up to a period old).
+TEST(ControlPlaneAbort, RankInitiatedAbortNamesTheStepTheRankIsAt) {
+  ControlPlaneServer server(server_options(), options());
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  ASSERT_TRUE(eventually([&] { return server_sees_step(server, 1, 0); }));
+  r1->stop_heartbeats_for_testing();
+  r1->set_step(12);
+  r1->abort("train-labels-idx1-ubyte record 17: label 200");
+  ASSERT_TRUE(eventually([&] { return r0->aborted(); }));
+  EXPECT_EQ(r0->abort_reason(),
+            "rank 1 (host node02) aborted at step 12: train-labels-idx1-ubyte record 17: label 200");
+}
+
 TEST(ControlPlaneAbort, ServerAbortReachesAllRanks) {
   ControlPlaneServer server(server_options(), options());
   std::atomic<int> failures{0};

@@ -57,14 +57,30 @@ TEST(Idx, GzipIsDetectedByMagicNotByName) {
 
 TEST(Idx, LimitKeepsPrefixButClassesComeFromTheWholeFile) {
   ScratchDir dir;
-  write_idx_images(dir.file("i"), ramp(4 * 4), 4, 2, 2);
-  write_idx_labels(dir.file("l"), {0, 1, 2, 11});
+  write_idx_images(dir.file("i"), ramp(5 * 4), 5, 2, 2);
+  write_idx_labels(dir.file("l"), {0, 1, 2, 11, 10});
   auto ds = open_idx(dir.file("i"), dir.file("l"), 2);
   EXPECT_EQ(ds->size(), 2u);
   ASSERT_EQ(ds->num_classes(), 12);
   EXPECT_EQ(ds->class_names()[11], "11") << "more than 10 classes: numeric names";
   auto plain = open_idx(dir.file("i"), dir.file("l"), 0, false);
   EXPECT_EQ(plain->class_names()[0], "0");
+}
+
+// One corrupt label byte (200 among Fashion-MNIST's 0-9) would make a 201-class model.
+TEST(Idx, LabelPastAClassWithoutRecordsNamesTheFileAndRecord) {
+  ScratchDir dir;
+  std::vector<uint8_t> labels(30);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<uint8_t>(i % 10);
+  labels[17] = 200;
+  write_idx_images(dir.file("i"), ramp(30 * 4), 30, 2, 2);
+  write_idx_labels(dir.file("l"), labels);
+  EXPECT_EQ(data_error_of([&] { open_idx(dir.file("i"), dir.file("l")); }),
+            dir.file("l") + " record 17: label 200, but no record has label 10 (labels must number the classes 0..N-1;"
+                            " a corrupt label byte?)");
+  labels[17] = 10;  // eleven classes, each with records: valid
+  write_idx_labels(dir.file("l"), labels);
+  EXPECT_EQ(open_idx(dir.file("i"), dir.file("l"))->num_classes(), 11);
 }
 
 TEST(Idx, CorruptGzipNamesTheFile) {

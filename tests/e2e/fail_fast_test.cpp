@@ -1,9 +1,11 @@
 // Fail-fast: kill -9 of a rank mid-training ends the whole job with exit code 4 and one line naming the dead rank,
 // its host and the step it was at — no rank is left hanging in an all-reduce.
 #include <signal.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "e2e/e2e_util.h"
@@ -22,6 +24,13 @@ pid_t find_rank(int rank, const std::string& tag) {
       return static_cast<pid_t>(std::stol(name));
   }
   return -1;
+}
+// The last event of <results>/status.json: what a user (or TAO's tooling) reads as the job's outcome.
+nlohmann::json last_event(const fs::path& results) {
+  std::istringstream in(slurp(results / "status.json"));
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  return nlohmann::json::accept(last) ? nlohmann::json::parse(last) : nlohmann::json::object();
 }
 std::string long_training(const fs::path& results) {
   return "classification train -e " + sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() +
@@ -53,6 +62,27 @@ TEST(FailFast, KilledRankStopsTheJobAndIsNamed) {
   EXPECT_EQ(find_rank(0, results.string()), -1) << "rank 0 must not outlive the job";
 }
 
+// Rank 0, which writes status.json, cannot record its own death: the launcher records the outcome it reports.
+TEST(FailFast, KilledRankZeroIsRecordedInStatusJsonByTheLauncher) {
+  TempDir dir("failfast0");
+  const fs::path results = dir.path / "results";
+  const fs::path log = dir.path / "launcher.log";
+  const pid_t pid = start_kiln(long_training(results), log);
+  ASSERT_GT(pid, 0);
+  wait_for(log, "Epoch 1/50");
+  const pid_t victim = find_rank(0, results.string());
+  ASSERT_GT(victim, 0) << slurp(log);
+  ::kill(victim, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string out = slurp(log);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
+  const nlohmann::json last = last_event(results);
+  EXPECT_EQ(last.value("status", ""), "FAILURE") << last.dump();
+  EXPECT_NE(last.value("message", "").find("rank 0 (host "), std::string::npos) << last.dump();
+}
+
 TEST(FailFast, CtrlCOnTheLauncherStopsEveryRankWithExit130) {
   TempDir dir("sigint");
   const fs::path results = dir.path / "results";
@@ -68,6 +98,10 @@ TEST(FailFast, CtrlCOnTheLauncherStopsEveryRankWithExit130) {
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 130) << out;
   EXPECT_NE(out.find("interrupted by signal 2"), std::string::npos) << out;
+  // The ranks saw mpirun's SIGTERM; the launcher records the signal the user sent.
+  const nlohmann::json last = last_event(results);
+  EXPECT_EQ(last.value("status", ""), "FAILURE") << last.dump();
+  EXPECT_NE(last.value("message", "").find("interrupted by signal 2 (SIGINT)"), std::string::npos) << last.dump();
   EXPECT_EQ(find_rank(0, results.string()), -1) << "no rank may outlive the launcher";
   EXPECT_EQ(find_rank(1, results.string()), -1) << "no rank may outlive the launcher";
 }

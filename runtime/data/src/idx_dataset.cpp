@@ -30,6 +30,22 @@ std::string hex32(uint32_t v) {
   return buf;
 }
 
+// Classes are numbered 0..N-1 by their labels, so a label past a class that no record has is taken for a corrupt
+// byte (one label of 200 would otherwise make a 201-class model): names the first record with such a label. Classes
+// below kMinClasses may be empty (a subset of MNIST's ten).
+void check_label_numbering(const std::vector<uint8_t>& labels, const std::string& path) {
+  std::vector<size_t> count(256, 0);
+  for (uint8_t label : labels) ++count[label];
+  const int max_label = *std::max_element(labels.begin(), labels.end());
+  for (int empty = kMinClasses; empty < max_label; ++empty) {
+    if (count[static_cast<size_t>(empty)] > 0) continue;
+    const auto record = std::find_if(labels.begin(), labels.end(), [&](uint8_t l) { return l > empty; });
+    throw DataError(path + " record " + std::to_string(record - labels.begin()) + ": label " +
+                    std::to_string(*record) + ", but no record has label " + std::to_string(empty) +
+                    " (labels must number the classes 0..N-1; a corrupt label byte?)");
+  }
+}
+
 struct IdxFile {
   std::vector<uint8_t> bytes;
   std::vector<uint32_t> dims;
@@ -116,6 +132,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::str
   std::vector<uint8_t> label_values(labels.bytes.begin() + static_cast<std::ptrdiff_t>(labels.data_offset),
                                     labels.bytes.end());
   // Classes come from the whole file (not the `limit` prefix) so a subset has the same label space as the full set.
+  check_label_numbering(label_values, labels_path);
   const int max_label = *std::max_element(label_values.begin(), label_values.end());
   const int num_classes = std::max(max_label + 1, kMinClasses);
   std::vector<std::string> names;

@@ -10,6 +10,7 @@
 
 #include "kiln/common/error.h"
 #include "kiln/common/fs.h"
+#include "kiln/common/png_check.h"
 #include "kiln/data/dataset.h"
 
 #include "kiln/common/third_party_begin.h"
@@ -89,6 +90,7 @@ class ImageFolderDataset final : public Dataset {
       throw DataError(describe(i) + ": out of range (dataset has " + std::to_string(entries_.size()) + ")");
     const std::string& path = entries_[i].path;
     const std::string bytes = kiln::read_file(path);
+    verify_png_checksums(bytes, path);
     int w = 0, h = 0, comps = 0;
     // stb converts channels for us: grey→RGB replicates, RGB→grey is luma (77R+150G+29B)/256, alpha is dropped.
     uint8_t* hwc = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),

@@ -5,6 +5,7 @@
 
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/common/png_check.h"
 
 #include "kiln/common/third_party_begin.h"
 #define STB_IMAGE_STATIC
@@ -40,6 +41,7 @@ ImageInfo probe_image(const std::string& bytes, const std::string& name) {
 
 std::vector<uint8_t> decode_image(const std::string& bytes, const std::string& name, int channels, ImageInfo* info) {
   if (channels != 1 && channels != 3) throw Error(log::cat("decode_image: channels must be 1 or 3, not ", channels));
+  verify_png_checksums(bytes, name);
   int w = 0, h = 0, stored = 0;
   stbi_uc* px = stbi_load_from_memory(as_uc(bytes), checked_size(bytes, name), &w, &h, &stored, channels);
   if (!px) throw DataError(log::cat(name, ": cannot decode the image (", stbi_failure_reason(), ")"));

@@ -4,6 +4,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -13,6 +14,12 @@ void atomic_write(const std::string& path, const std::function<void(std::ostream
 // Same for writers that need a file name (e.g. a plotting library): `write` creates the given temp path.
 void atomic_write_via(const std::string& path, const std::function<void(const std::string& temp_path)>& write);
 void atomic_write_string(const std::string& path, const std::string& content);
+
+// Removes the temp files of atomic writes in `dir` (`<name>.tmp.<pid>.<hex>`, not recursive) whose writer is gone:
+// no process with that pid exists on this host. A temp file of a live process is kept (a writer at work, or a pid
+// reused by another process: then it is removed by a later call). Returns the removed files' names; a file that
+// cannot be removed is left (the next start tries again).
+std::vector<std::string> remove_stale_temp_files(const std::string& dir);
 
 // Creates `dir` (and parents) if needed and proves it writable by creating and removing a probe file.
 // Throws kiln::UsageError naming the directory otherwise.

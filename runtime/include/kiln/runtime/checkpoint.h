@@ -38,8 +38,14 @@ std::string save_checkpoint(const ResultsLayout& results, const CheckpointConten
 // The final model: model.kiln, weights, architecture, classes and spec without the optimizer state. Returns its path.
 std::string save_final_model(const ResultsLayout& results, CheckpointContent c);
 
-// The checkpoint `latest` points at, if any (a dangling pointer is a DataError naming it).
-std::optional<std::string> latest_checkpoint(const ResultsLayout& results);
+// The checkpoint a run resumes from: the one `latest` names when it reads and verifies (read_model_file), else the
+// newest other checkpoint in checkpoints/ (by the epoch in its name) that does; a WARNING names each one skipped and
+// why. nullopt when there is no `latest` (nothing to resume). DataError (exit 3) when none verifies, naming each.
+struct ResumePoint {
+  std::string path;
+  ModelFile file;
+};
+std::optional<ResumePoint> resume_point(const ResultsLayout& results);
 // Restores weights, optimizer, RNG and training state from a checkpoint; checks the architecture matches.
 TrainState resume_from(const std::string& path, const ModelFile& file, networks::Network& net,
                        torch::optim::Optimizer& optimizer);

@@ -76,6 +76,11 @@ ClassificationConfig evaluation_config(const std::string& spec_file, const std::
 // Opens a dataset source and checks its image shape against `expected`; DataError names the files.
 std::unique_ptr<data::Dataset> open_source(const SourceConfig& src, const data::ImageShape& expected);
 
+// Validation must have the training set's classes (names, in label order): otherwise a label means another class in
+// each, and validation accuracy is about a different model. DataError names both sources and the first difference.
+void check_validation_classes(const data::Dataset& train, const SourceConfig& train_src, const data::Dataset& val,
+                              const SourceConfig& val_src);
+
 // The spec of a subtask that starts from a model file (export, inference): `spec_file` (-e) when given, else the spec
 // stored in the model (kiln train and prune store one). Paths in it need not exist — the stored spec names data on
 // the machine the model was trained on; opening a source that is missing is a DataError naming it. `origin` says

@@ -17,8 +17,13 @@ class StatusLog {
  public:
   enum class Status { kStarted, kRunning, kSuccess, kFailure };
   explicit StatusLog(std::string path) : path_(std::move(path)) {}
-  void write(Status status, const std::string& message, nlohmann::json fields = nlohmann::json::object()) const;
+  // Appends one event as one whole line (append_line: all of it or nothing; a torn last line is cut off first).
+  // Never throws: when the event cannot be recorded (a full disk) a WARNING names the file and the error, and it
+  // returns false.
+  bool write(Status status, const std::string& message, nlohmann::json fields = nlohmann::json::object()) const;
   const std::string& path() const { return path_; }
+  // The `status` of the file's last whole event ("" when there is none, or the file cannot be read).
+  std::string last_status() const;
 
  private:
   std::string path_;

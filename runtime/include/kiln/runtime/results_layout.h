@@ -36,4 +36,9 @@ class ResultsLayout {
   std::string dir_;
 };
 
+// Removes the temp files of atomic writes that killed writers left in the results folder and in checkpoints/ (a
+// checkpoint, `latest`, the history or curves of a run killed mid-write) and logs each one. Rank 0 calls it when a
+// run starts; a temp file whose writer is still alive is kept (kiln/common/fs.h: remove_stale_temp_files).
+void remove_stale_temp_files(const ResultsLayout& results);
+
 }  // namespace kiln::runtime

@@ -24,11 +24,12 @@ class Distributed;
 // when the network is the same, so retraining is `train -m pruned.kiln` as in TAO.
 void adopt_layer_widths(networks::Architecture& arch, const ModelFile& file, const std::string& path);
 
-// What a training run starts from: the latest checkpoint in `results` (to resume), else the pretrained model
-// (when `pretrained` is set), else nothing; the network is built with that file's layer widths when they differ from
-// the defaults (adopt_layer_widths), its trainable parameters chosen by `freeze_blocks`, and the optimizer made at
-// `initial_lr`. The torch RNG is seeded first, so a fresh network's weights follow from `seed`. Pretrained weights
-// (no checkpoint to resume) are loaded here; resuming is the caller's (resume_from), as it restores more state.
+// What a training run starts from: the checkpoint to resume in `results` (resume_point: `latest`, else the newest
+// that verifies), else the pretrained model (when `pretrained` is set), else nothing; the network is built with that
+// file's layer widths when they differ from the defaults (adopt_layer_widths), its trainable parameters chosen by
+// `freeze_blocks`, and the optimizer made at `initial_lr`. The torch RNG is seeded first, so a fresh network's
+// weights follow from `seed`. Pretrained weights (no checkpoint to resume) are loaded here; resuming is the caller's
+// (resume_from), as it restores more state.
 struct RunStart {
   std::optional<std::string> latest;  // the checkpoint to resume
   std::optional<ModelFile> source;    // its contents, else the pretrained model's

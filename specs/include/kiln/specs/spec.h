@@ -144,6 +144,15 @@ class Spec {
   std::string source_file_;
 };
 
+// What one spec may cost (docs/specs.md, "Limits"), for the file and for each override value alike. Beyond a
+// limit the spec is refused with one issue naming it (SpecError, exit 2) before any YAML node is built, so a
+// hostile spec (an alias bomb, a huge list) costs a few MB and milliseconds.
+struct SpecLimits {
+  static constexpr size_t kMaxBytes = 1 << 20;  // text of a spec file or of one override value
+  static constexpr size_t kMaxNodes = 20000;    // YAML nodes (keys, values, items), an alias counting as its copy
+  static constexpr int kMaxDepth = 32;          // nesting of maps and lists, aliases expanded
+};
+
 // Reads and validates `file`. `overrides` are "key.path=value" strings from the command line (value parsed as YAML
 // scalar or flow sequence). Throws SpecError (exit 2) listing every problem; a missing/unreadable file is one issue.
 // Overrides are merged into the file's YAML before validation, in order; their relative paths resolve against the
