@@ -168,9 +168,9 @@ TEST(Run, ResumingWithAnotherBatchSaysWhatChanged) {
   train_in(d.path, synthetic_settings(1, 1, 0));  // batch 16: 4 steps/epoch
   RunSettings s = synthetic_settings(2, 1, 0);
   s.batch_size = 8;  // 8 steps/epoch from here on
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   train_in(d.path, s);
-  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("1 rank(s) x batch 16 = global batch 16 (4 steps/epoch)"), std::string::npos) << err;
   EXPECT_NE(err.find("1 rank(s) x batch 8 = global batch 8 (8 steps/epoch)"), std::string::npos) << err;
   EXPECT_NE(err.find("continues at step 4 of 16 (25% of the schedule; 50% when the checkpoint was saved)"),
