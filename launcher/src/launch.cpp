@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "kiln/cluster/control_plane.h"
@@ -16,6 +17,7 @@
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 #include "kiln/common/fs.h"
+#include "job_shared_memory.h"
 #include "kiln/launcher/supervisor.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
@@ -146,6 +148,11 @@ int launch_job(const JobLaunch& job) {
   // Ranks find the control plane through these: they go into mpirun's (or srun's) environment, which forwards them
   // by name (job_options); this process's own environment is left as it was.
   run.env = {{knob::kJobToken.name, token}, {knob::kMasterPort.name, std::to_string(control.port())}};
+  std::optional<JobSharedMemory> shared_memory;  // removed when the job ends, with what killed ranks left in it
+  if (config.launcher == cluster::Launcher::kLocal && job.cluster_file.empty()) {
+    shared_memory.emplace();
+    if (!shared_memory->dir().empty()) run.env.emplace_back(JobSharedMemory::kMcaVariable, shared_memory->dir());
+  }
   if (config.launcher == cluster::Launcher::kSlurm) {
     // srun --label prefixes every line with its task id, which the supervisor turns into [host:rank] and logs.
     auto srun = std::find(run.argv.begin(), run.argv.end(), options.srun);

@@ -45,6 +45,12 @@ TEST(FailFast, KilledRankStopsTheJobAndIsNamed) {
   const pid_t pid = start_kiln(long_training(results), log);
   ASSERT_GT(pid, 0);
   wait_for(log, "Epoch 1/50");  // rank 0 is training; now kill rank 1
+  // Open MPI's shared-memory files of this job are in the launcher's own directory, not loose in /dev/shm.
+  const fs::path shm = "/dev/shm/kiln-job-" + std::to_string(pid);
+  size_t segments = 0;
+  if (fs::exists(shm))
+    for (const auto& e : fs::directory_iterator(shm)) segments += e.path().filename().string().rfind("vader_segment", 0) == 0;
+  EXPECT_EQ(segments, 2u) << "one backing file per rank in " << shm;
   const pid_t victim = find_rank(1, results.string());
   ASSERT_GT(victim, 0) << slurp(log);
   const auto killed_at = std::chrono::steady_clock::now();
@@ -60,6 +66,7 @@ TEST(FailFast, KilledRankStopsTheJobAndIsNamed) {
   EXPECT_NE(out.find("ERROR: rank 1 (host "), std::string::npos) << out;
   EXPECT_NE(out.find("exited (connection closed) at step "), std::string::npos) << out;
   EXPECT_EQ(find_rank(0, results.string()), -1) << "rank 0 must not outlive the job";
+  EXPECT_FALSE(fs::exists(shm)) << "what the killed rank left in shared memory goes with the job";
 }
 
 // Rank 0, which writes status.json, cannot record its own death: the launcher records the outcome it reports.
