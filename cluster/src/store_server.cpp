@@ -72,6 +72,7 @@ void StoreServer::Impl::stop() {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     accept_retry.cancel();
+    rejections.flush();
     auto open = sessions;  // close() erases from `sessions`
     for (auto& [id, s] : open) s->close(log::Level::kDebug, "");
     // Stop now: handlers still queued only hold sessions, which the io_context destroys with it.
@@ -101,9 +102,20 @@ void StoreServer::Impl::accept() {
     const uint64_t id = next_session++;
     auto s = std::make_shared<Session>(*this, std::move(socket), id, who);
     sessions.emplace(id, s);
+    ++unauthenticated;
     s->start();
+    if (unauthenticated > options.max_unauthenticated) drop_oldest_unauthenticated();
     accept();
   });
+}
+
+void StoreServer::Impl::drop_oldest_unauthenticated() {
+  for (auto& [id, s] : sessions) {
+    if (s->peer().authenticated || s->closed()) continue;
+    s->close(log::Level::kWarn, log::cat("dropped: more than ", options.max_unauthenticated,
+                                         " connections were waiting for their HELLO (the oldest goes)"));
+    return;
+  }
 }
 
 void StoreServer::Impl::forget(Session& s) {
@@ -154,5 +166,6 @@ uint16_t StoreServer::port() const { return impl_->port; }
 const std::string& StoreServer::address() const { return impl_->options.address; }
 const std::string& StoreServer::token() const { return impl_->options.token; }
 size_t StoreServer::connection_count() const { return impl_->authenticated.load(); }
+size_t StoreServer::unauthenticated_count() const { return impl_->unauthenticated.load(); }
 
 }  // namespace kiln::cluster

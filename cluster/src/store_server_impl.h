@@ -16,6 +16,7 @@
 
 #include "kiln/cluster/tcp_store.h"
 #include "kiln/common/log.h"
+#include "rejection_log.h"
 #include "store_protocol.h"
 #include "store_rules.h"
 
@@ -63,6 +64,7 @@ struct StoreServer::Impl {
   void handle_request(detail::Session& s, detail::FrameReader& r);  // SET/GET/ADD/WAIT/BARRIER
   void forget(detail::Session& s);                                   // the session closed
   void on_request_timeout(detail::Session& s);
+  void drop_oldest_unauthenticated();  // when more than options.max_unauthenticated wait for their HELLO
 
   // ---- any thread ----
   void post_send(uint64_t session, detail::SharedFrame frame);
@@ -77,6 +79,8 @@ struct StoreServer::Impl {
   std::thread thread;
   uint16_t port = 0;
   std::atomic<size_t> authenticated{0};
+  std::atomic<size_t> unauthenticated{0};
+  detail::RejectionLog rejections;  // io thread
   std::atomic<bool> stopped{false};
 
   bool stopping = false;  // io thread: shutting down, report no connection events

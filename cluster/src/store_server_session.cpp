@@ -98,6 +98,7 @@ void Session::on_hello(FrameReader& r) {
                   "wrong job token");
   peer_.authenticated = true;
   hello_timer_.cancel();
+  --server_.unauthenticated;
   ++server_.authenticated;
   send(FrameWriter(MsgType::kHelloOk).u32(kProtocolVersion).finish());
   log::debug("store: accepted " + peer_.describe());
@@ -106,7 +107,7 @@ void Session::on_hello(FrameReader& r) {
 
 void Session::reject(const std::string& reply, const std::string& log_reason) {
   // The peer gets a reason it can print; then the connection closes. Nothing else about the job is revealed.
-  log::warn("store: rejected " + peer_.describe() + ": " + log_reason);
+  server_.rejections.note("store: rejected " + peer_.describe() + ": " + log_reason);
   send(FrameWriter(MsgType::kError).str(reply).finish());
   close_when_flushed();
 }
@@ -176,7 +177,12 @@ void Session::close_when_flushed() {
 void Session::close(log::Level level, const std::string& why) {
   if (closed_) return;
   closed_ = true;
-  if (!why.empty()) log::write(level, "store: closed connection of " + peer_.describe() + ": " + why);
+  if (!peer_.authenticated) --server_.unauthenticated;
+  const std::string line = "store: closed connection of " + peer_.describe() + ": " + why;
+  if (!why.empty() && !peer_.authenticated && level == log::Level::kWarn)
+    server_.rejections.note(line);  // a stranger: rate-limited
+  else if (!why.empty())
+    log::write(level, line);
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -124,6 +124,12 @@ int launch_job(const JobLaunch& job) {
     std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
     return 0;
   }
+  const bool single_host = config.launcher == cluster::Launcher::kLocal && job.cluster_file.empty();
+  // KILN_STORE_BIND_ADDR wins; otherwise listen no wider than the job needs, and tell the ranks that address.
+  const std::string bind = env_string(knob::kStoreBindAddr.name, "").empty()
+                               ? cluster::control_plane_bind_address(config, single_host)
+                               : env_string(knob::kStoreBindAddr.name, "");
+  if (config.network.master_addr.empty() && bind != "0.0.0.0") config.network.master_addr = bind;
   const cluster::LaunchOptions options = job_options(job, config, exe, cores, true);
   const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
                                                                             : cluster::mpirun_command(config, options);
@@ -132,8 +138,9 @@ int launch_job(const JobLaunch& job) {
 
   // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
   const std::string token = cluster::make_job_token();
-  cluster::ControlPlaneServer control(cluster::StoreServerOptions::from_env(token),
-                                      cluster::ControlPlaneOptions::from_env());
+  cluster::StoreServerOptions store = cluster::StoreServerOptions::from_env(token);
+  store.address = bind;
+  cluster::ControlPlaneServer control(store, cluster::ControlPlaneOptions::from_env());
   std::mutex mu;
   std::string failure;
   control.on_rank_failure([&](const cluster::RankFailure& f) {
@@ -149,7 +156,7 @@ int launch_job(const JobLaunch& job) {
   // by name (job_options); this process's own environment is left as it was.
   run.env = {{knob::kJobToken.name, token}, {knob::kMasterPort.name, std::to_string(control.port())}};
   std::optional<JobSharedMemory> shared_memory;  // removed when the job ends, with what killed ranks left in it
-  if (config.launcher == cluster::Launcher::kLocal && job.cluster_file.empty()) {
+  if (single_host) {
     shared_memory.emplace();
     if (!shared_memory->dir().empty()) run.env.emplace_back(JobSharedMemory::kMcaVariable, shared_memory->dir());
   }

@@ -10,9 +10,13 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <memory>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 #include "cluster/cluster_test_util.h"
+#include "kiln/cluster/control_plane.h"
 #include "kiln/cluster/tcp_store.h"
 #include "kiln/common/error.h"
 
@@ -190,4 +194,53 @@ TEST(StoreAuth, OversizedFrameFromAnAuthenticatedClientDropsOnlyThatClient) {
   EXPECT_THROW(big.set("k", "v"), kiln::Error);  // that connection is gone for good
   other.set("k", "v");
   EXPECT_EQ(other.get("k", 5s), "v");
+}
+
+TEST(StoreAuth, IdleStrangersAreCappedAndTheRanksStillGetIn) {
+  StoreServerOptions o = server_options();
+  o.max_unauthenticated = 8;
+  StoreServer server(o);
+  std::vector<std::unique_ptr<RawPeer>> idle;
+  for (int i = 0; i < 40; ++i) idle.push_back(std::make_unique<RawPeer>(server.port()));
+  // Every connection beyond the cap pushed out the oldest silent one: at most 8 wait, whatever the flood.
+  const auto end = std::chrono::steady_clock::now() + kLong;
+  while (server.unauthenticated_count() > 8 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  EXPECT_LE(server.unauthenticated_count(), 8u);
+  EXPECT_TRUE(idle.front()->closed_by_server(kLong)) << "the oldest silent peer was dropped";
+  expect_store_works(server);  // a rank says HELLO at once and gets in
+}
+
+TEST(StoreAuth, RejectionsAreSummarisedNotLoggedOneByOne) {
+  ::testing::internal::CaptureStderr();
+  {
+    StoreServer server(server_options());
+    for (int i = 0; i < 60; ++i) {
+      RawPeer stranger(server.port());
+      stranger.send_bytes(hello("not-the-token", 7));
+      EXPECT_TRUE(stranger.closed_by_server());
+    }
+    expect_store_works(server);
+  }  // stopping the server writes the summary of what was counted
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  size_t lines = 0;  // one-by-one lines; the summary quotes the last rejection too
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);)
+    lines += line.find("store: rejected") != std::string::npos && line.find("more connection(s)") == std::string::npos;
+  EXPECT_EQ(lines, 5u) << err;
+  EXPECT_NE(err.find("further rejections are summarised"), std::string::npos) << err;
+  EXPECT_NE(err.find("store: 55 more connection(s) rejected in 10 s; the last: store: rejected"), std::string::npos)
+      << err;
+}
+
+TEST(ControlPlaneBind, NoWiderThanTheJobNeeds) {
+  ClusterConfig c;
+  EXPECT_EQ(control_plane_bind_address(c, /*single_host=*/true), "127.0.0.1");
+  EXPECT_EQ(control_plane_bind_address(c, false), "0.0.0.0");
+  c.network.interface = "lo";
+  EXPECT_EQ(control_plane_bind_address(c, false), "127.0.0.1") << "the named NIC's address";
+  c.network.master_addr = "10.1.2.3";
+  EXPECT_EQ(control_plane_bind_address(c, false), "10.1.2.3");
+  c.network.master_addr = "";
+  c.network.interface = "kiln-no-such-nic0";
+  EXPECT_THROW(control_plane_bind_address(c, false), kiln::UsageError);
 }

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "kiln/cluster/cluster_config.h"
 #include "kiln/cluster/rank_monitor.h"
 #include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env_knobs.h"
@@ -51,6 +52,12 @@ struct RankStatus {
   std::chrono::milliseconds since_heartbeat{0};
   State state = State::kAlive;
 };
+
+// The address the launcher's control plane listens on: loopback for a job whose ranks all run on this host; else
+// network.master_addr when it is an IPv4 address, else the address of network.interface (one NIC named), else all
+// interfaces ("0.0.0.0"). UsageError when the named interface has no IPv4 address here. KILN_STORE_BIND_ADDR, when
+// set, overrides it (the launcher checks).
+std::string control_plane_bind_address(const ClusterConfig& config, bool single_host);
 
 // The store server plus liveness tracking. Liveness is per monitor connection (one ControlPlaneClient per rank);
 // plain StoreClient connections are not tracked. The first failure aborts the job: ABORT(reason) goes to every

@@ -42,6 +42,9 @@ struct StoreServerOptions {
   std::string token;                 // required: make_job_token() in the launcher
   uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
   std::chrono::milliseconds hello_timeout = kDefaultHelloTimeout;
+  // Connections still waiting for their HELLO: beyond this many the oldest is dropped, so idle strangers cannot
+  // exhaust the launcher's file descriptors while the job's own ranks, which say HELLO at once, always get in.
+  size_t max_unauthenticated = 64;
 
   // address from KILN_STORE_BIND_ADDR, max_frame_bytes from KILN_STORE_MAX_FRAME_BYTES; port and token as given.
   static StoreServerOptions from_env(const std::string& token, uint16_t port = 0);
@@ -65,6 +68,7 @@ class StoreServer {
   const std::string& address() const;    // the listen address
   const std::string& token() const;
   size_t connection_count() const;       // authenticated connections now open (diagnostics, tests)
+  size_t unauthenticated_count() const;  // connections still waiting for their HELLO (diagnostics, tests)
 
   struct Impl;
 
