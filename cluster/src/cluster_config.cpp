@@ -231,10 +231,22 @@ ClusterConfig load_cluster(const std::string& file, const std::vector<std::strin
                            std::vector<std::string>* notes) {
   const std::string ext = std::filesystem::path(file).extension().string();
   if (ext == ".yaml" || ext == ".yml") return load_cluster_config(file, overrides);
-  if (!overrides.empty()) {
-    throw UsageError(file + " is a hostfile: '" + overrides.front() + "' needs a cluster YAML (.yaml)");
+  ClusterConfig config = load_hostfile(file, notes);
+  // A hostfile holds hosts only; of the YAML's keys it takes the launcher (--launcher), the way mpirun users pass
+  // one next to `mpirun --hostfile`.
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    const std::string key = o.substr(0, eq);
+    const std::optional<Launcher> launcher =
+        eq == std::string::npos ? std::nullopt : launcher_from_name(o.substr(eq + 1));
+    if (key != "launcher") throw UsageError(file + " is a hostfile: '" + o + "' needs a cluster YAML (.yaml)");
+    if (!launcher) throw UsageError(file + ": '" + o + "': the launcher is one of local, mpirun, slurm");
+    if (*launcher == Launcher::kLocal && config.nodes.size() > 1)
+      throw UsageError(file + ": launcher local runs on this host only, but the hostfile lists " +
+                       std::to_string(config.nodes.size()) + " hosts (use mpirun or slurm)");
+    config.launcher = *launcher;
   }
-  return load_hostfile(file, notes);
+  return config;
 }
 
 }  // namespace kiln::cluster

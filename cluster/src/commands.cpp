@@ -190,6 +190,7 @@ std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& opti
   for (const Node& n : config.nodes) nodelist += (nodelist.empty() ? "" : ",") + n.host;
   if (!nodelist.empty()) sbatch.push_back("--nodelist=" + nodelist);
   if (shape.gpus_per_node > 0) sbatch.push_back("--gpus-per-node=" + std::to_string(shape.gpus_per_node));
+  if (options.cpus_per_task > 0) sbatch.push_back("--cpus-per-task=" + std::to_string(options.cpus_per_task));
   if (!config.slurm.partition.empty()) sbatch.push_back("--partition=" + config.slurm.partition);
   if (!config.slurm.time.empty()) sbatch.push_back("--time=" + config.slurm.time);
   if (!config.slurm.account.empty()) sbatch.push_back("--account=" + config.slurm.account);
@@ -211,6 +212,12 @@ std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& opti
     script << ": \"${" << name << ":?must be set where sbatch runs}\"\n";
   }
   for (const auto& [name, value] : env) script << "export " << name << "=" << shell_quote(value) << "\n";
+  // OpenBLAS and OpenMP size their pools from these: the CPUs of each task on the node the job runs on, never the
+  // cores of the host that wrote the script. srun passes --cpus-per-task on only through SRUN_CPUS_PER_TASK since
+  // Slurm 22.05.
+  if (!env.count("OMP_NUM_THREADS")) script << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n";
+  if (!env.count("OPENBLAS_NUM_THREADS")) script << "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n";
+  script << "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n";
   script << shell_join(srun_argv(config, options, true, false)) << "\n";
   return script.str();
 }

@@ -175,4 +175,23 @@ int threads_per_rank(const RankInfo& info, int hardware_threads) {
   return std::max(1, per);
 }
 
+int default_threads(const RankInfo& info, int hardware_threads, const EnvLookup& env, std::string* source) {
+  const std::optional<std::string> omp = env("OMP_NUM_THREADS");
+  if (omp && !omp->empty() && omp->size() <= 6 && omp->find_first_not_of("0123456789") == std::string::npos &&
+      std::stoi(*omp) >= 1) {
+    if (source) *source = "OMP_NUM_THREADS";
+    return std::stoi(*omp);
+  }
+  const std::optional<std::string> slurm = env("SLURM_CPUS_PER_TASK");
+  if (slurm && !slurm->empty() && slurm->size() <= 6 &&
+      slurm->find_first_not_of("0123456789") == std::string::npos && std::stoi(*slurm) >= 1) {
+    if (source) *source = "SLURM_CPUS_PER_TASK";
+    return std::stoi(*slurm);
+  }
+  if (source)
+    *source = "this host's " + std::to_string(hardware_threads) + " cores / " +
+              std::to_string(std::max(1, info.local_world_size)) + " local rank(s)";
+  return threads_per_rank(info, hardware_threads);
+}
+
 }  // namespace kiln::cluster

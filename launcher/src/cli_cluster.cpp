@@ -20,6 +20,11 @@ Action bind_cluster_check(CLI::App& cmd) {
       std::cout << cluster::placement_table(job_cluster(*job)) << std::flush;
       return launch_ranks(in, *job);
     }
+    if (job->dry_run) {  // nothing to launch: the check would run in this process alone
+      std::cout << "Launch plan: no launcher; this process (" << rank.str() << ") would join the MPI world and "
+                << "measure the all-reduce bandwidth\nDry run: nothing was started." << std::endl;
+      return 0;
+    }
     in.runtime.cluster_check(rank);
     return 0;
   };

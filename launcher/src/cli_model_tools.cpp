@@ -49,7 +49,7 @@ Action bind_export(CLI::App& cmd, const std::string& network) {
   cmd.add_flag("--no_verify", args->no_verify, "Skip running the exported model in onnxruntime");
   cmd.add_option("--num_threads", args->eo.run.threads, "Intra-op threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
-  allow_overrides(cmd);
+  allow_overrides(cmd, network == "classification" ? "dataset_config.train.max_samples=2000" : "");
   return [args, network](const Invocation& in) {
     args->eo.network = network;
     args->eo.run.overrides = overrides_of(in.cmd);

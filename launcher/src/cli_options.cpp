@@ -3,19 +3,18 @@
 #include <utility>
 
 #include "kiln/common/error.h"
+#include "kiln/common/log.h"
 
 namespace kiln::launcher::cli {
 namespace {
 
-constexpr const char* kOverridesHelp =
-    "Trailing key.path=value arguments override spec keys, e.g. train_config.n_epochs=3 "
-    "'model_config.freeze_blocks=[0,1]'.";
-
-// The launch options that take a value (true) or not; --gpu_index takes a list (strip_gpu_index).
+// The options the ranks of a launched job do not get, taking a value (true) or not: the launch options, and -k and
+// --log_file, which the launcher handles for the whole job (one warning, one log file with every rank's lines).
+// --gpu_index takes a list (strip_gpu_index).
 constexpr std::pair<const char*, bool> kLaunchFlags[] = {
     {"--num_processes", true}, {"--gpus", true},     {"-c", true},           {"--cluster", true},
     {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
-    {"--dry-run", false}};
+    {"--dry-run", false},      {"-k", true},         {"--key", true},        {"--log_file", true}};
 
 // args without `--gpu_index i j …` (its values are the integers that follow).
 std::vector<std::string> strip_gpu_index(const std::vector<std::string>& args) {
@@ -36,7 +35,7 @@ std::vector<std::string> strip_gpu_index(const std::vector<std::string>& args) {
 }  // namespace
 
 CLI::Option* add_spec_file(CLI::App& cmd, std::string& path, const std::string& help) {
-  return cmd.add_option("-e,--experiment_spec_file", path, help);
+  return cmd.add_option("-e,--experiment_spec_file,--experiment_spec", path, help);
 }
 
 CLI::Option* add_results_dir(CLI::App& cmd, std::string& dir, const std::string& help) {
@@ -44,12 +43,13 @@ CLI::Option* add_results_dir(CLI::App& cmd, std::string& dir, const std::string&
 }
 
 CLI::Option* add_model(CLI::App& cmd, std::string& path, const std::string& help) {
-  return cmd.add_option("-m,--model", path, help);
+  return cmd.add_option("-m,--model,--model_path", path, help);
 }
 
-void allow_overrides(CLI::App& cmd) {
+void allow_overrides(CLI::App& cmd, const std::string& example) {
   cmd.allow_extras();
-  cmd.footer(kOverridesHelp);
+  cmd.footer("Trailing key.path=value arguments override spec keys (docs/specs.md)" +
+             (example.empty() ? std::string(".") : ", e.g. " + example + "."));
 }
 
 std::vector<std::string> overrides_of(const CLI::App& cmd) {
@@ -63,10 +63,21 @@ std::vector<std::string> overrides_of(const CLI::App& cmd) {
   return out;
 }
 
-void add_convert_options(CLI::App& cmd, ConvertArgs& args, const std::string& spec_help) {
+void add_inference_input(CLI::App& cmd, std::string& input, const std::string& help) {
+  CLI::Option* image = cmd.add_option("-i,--image", input, help);
+  cmd.add_option("-d,--image_dir", input, "A folder of images (TAO's flag; the same as -i with a folder)")
+      ->excludes(image);
+}
+
+void require_inference_input(const std::string& input) {
+  if (input.empty()) throw UsageError("inference needs its input: -i <image, folder or IDX file> or -d <folder>");
+}
+
+void add_convert_options(CLI::App& cmd, ConvertArgs& args, const std::string& spec_help,
+                         const std::string& overrides_example) {
   cmd.add_option("-d,--dataset_export_spec", args.spec, spec_help)->required();
   cmd.add_option("-o,--output_dir", args.out_dir, "Output directory for shards and index.json")->required();
-  allow_overrides(cmd);
+  allow_overrides(cmd, overrides_example);
 }
 
 void add_launch_options(CLI::App& cmd, JobLaunch& job) {
@@ -81,11 +92,15 @@ void add_launch_options(CLI::App& cmd, JobLaunch& job) {
       ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
   cmd.add_option("--include", job.include, "Only these hosts/slots of the cluster file (node1,node2 or node1:0,1)");
   cmd.add_option("--exclude", job.exclude, "All hosts/slots of the cluster file but these");
-  cmd.add_flag("--dry-run", job.dry_run, "Print the launch command (mpirun/srun) and run nothing");
+  cmd.add_flag("--dry-run", job.dry_run,
+               "Check, then print the resolved spec and the launch plan; run and write nothing");
 }
 
-void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch) {
-  cmd.add_option("--num_threads", ro.threads, "Intra-op threads per rank (default: cores / local ranks)")
+void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch,
+                     const std::string& overrides_example) {
+  cmd.add_option("--num_threads", ro.threads,
+                 "Intra-op threads per rank (default: OMP_NUM_THREADS, else SLURM_CPUS_PER_TASK, else cores / local "
+                 "ranks)")
       ->check(CLI::NonNegativeNumber);
   add_launch_options(cmd, launch.job);
   cmd.add_option("--gpus", launch.gpus, "GPU ranks to start on this host (one per GPU)")
@@ -94,8 +109,25 @@ void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--device", ro.device, "Where ranks compute: auto (CUDA when present) | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd.add_option("--emit-sbatch", launch.job.emit_sbatch, "Write a Slurm batch script for this job and run nothing");
-  allow_overrides(cmd);
+  cmd.add_option("--emit-sbatch", launch.job.emit_sbatch,
+                 "Write a Slurm batch script for this job and run nothing (with --dry-run: print it)");
+  allow_overrides(cmd, overrides_example);
+}
+
+void add_common_flags(CLI::App& cmd, CommonFlags& flags, bool with_key) {
+  if (with_key)
+    cmd.add_option("-k,--key", flags.key, "TAO's model encryption key: accepted and ignored (kiln models are not "
+                                          "encrypted)");
+  cmd.add_option("--log_file", flags.log_file, "Also append every log line to this file (a launcher: every rank's)");
+  CLI::Option* verbose = cmd.add_flag("-v,--verbose", flags.verbose, "Also print debug lines");
+  cmd.add_flag("-q,--quiet", flags.quiet, "Print only warnings and errors")->excludes(verbose);
+}
+
+void apply_common_flags(const CommonFlags& flags) {
+  if (flags.verbose) log::set_level(log::Level::kDebug);
+  if (flags.quiet) log::set_level(log::Level::kWarn);
+  if (!flags.log_file.empty()) log::set_file(flags.log_file);
+  if (!flags.key.empty()) log::warn("-k/--key is ignored: kiln model files are not encrypted, no key is needed");
 }
 
 std::vector<std::string> without_launch_options(const std::vector<std::string>& args) {

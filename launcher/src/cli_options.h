@@ -12,21 +12,28 @@
 namespace kiln::launcher::cli {
 
 // -e,--experiment_spec_file / -r,--results_dir / -m,--model, with the subcommand's help (and ->required() where
-// the subcommand needs it).
+// the subcommand needs it). TAO 5's long forms --experiment_spec and --model_path are other names of -e and -m.
 CLI::Option* add_spec_file(CLI::App& cmd, std::string& path, const std::string& help);
 CLI::Option* add_results_dir(CLI::App& cmd, std::string& dir, const std::string& help);
 CLI::Option* add_model(CLI::App& cmd, std::string& path, const std::string& help);
 
-// Lets `cmd` take trailing key.path=value spec overrides and says so under its --help.
-void allow_overrides(CLI::App& cmd);
+// Lets `cmd` take trailing key.path=value spec overrides and says so under its --help, with `example` (keys of
+// the subcommand's own spec; "" shows none).
+void allow_overrides(CLI::App& cmd, const std::string& example);
 // The overrides of a parsed `cmd`. Throws UsageError for any other leftover argument.
 std::vector<std::string> overrides_of(const CLI::App& cmd);
+
+// Inference's input, TAO's two ways: -i,--image (TAO: an image; kiln also takes a folder or an IDX file, `help`) or
+// -d,--image_dir (a folder, as TAO's classification inference). One of the two; require_inference_input() says so.
+void add_inference_input(CLI::App& cmd, std::string& input, const std::string& help);
+void require_inference_input(const std::string& input);
 
 // `<network> dataset_convert -d SPEC -o DIR [key.path=value ...]`.
 struct ConvertArgs {
   std::string spec, out_dir;
 };
-void add_convert_options(CLI::App& cmd, ConvertArgs& args, const std::string& spec_help);
+void add_convert_options(CLI::App& cmd, ConvertArgs& args, const std::string& spec_help,
+                         const std::string& overrides_example);
 
 // The launch options as given; apply_gpu_flags() (cli_launch.h) turns --gpus / --gpu_index into ranks.
 struct LaunchFlags {
@@ -38,10 +45,23 @@ struct LaunchFlags {
 // --num_processes, -c, --launcher, --include, --exclude, --dry-run: where a job's ranks run (`cluster check`).
 void add_launch_options(CLI::App& cmd, JobLaunch& job);
 // A subtask that runs on ranks: --num_threads, the launch options, --gpus, --gpu_index, --device, --emit-sbatch
-// and spec overrides.
-void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch);
+// and spec overrides (allow_overrides).
+void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch,
+                     const std::string& overrides_example);
 
-// `args` without the launch options: the command line every rank of a launched job runs.
+// TAO's options every subtask takes: -k/--key (accepted and ignored: kiln models are not encrypted), --log_file,
+// -v/--verbose and -q/--quiet.
+struct CommonFlags {
+  std::string key, log_file;
+  bool verbose = false, quiet = false;
+};
+// Adds them to `cmd`, bound to `flags`; -k/--key only where `with_key` (the networks' subtasks, as in TAO).
+void add_common_flags(CLI::App& cmd, CommonFlags& flags, bool with_key);
+// Sets the log level and file and warns about -k, once, in the process that parsed them.
+void apply_common_flags(const CommonFlags& flags);
+
+// `args` without the launch options and the options the launcher handles for the whole job (-k, --log_file): the
+// command line every rank of a launched job runs.
 std::vector<std::string> without_launch_options(const std::vector<std::string>& args);
 
 // TAO's multi-letter single-dash options (-pth, -nf, -pg, -eq, -el) as the long options CLI11 knows; "-pth=0.2"

@@ -3,11 +3,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "kiln/common/env.h"
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "kiln/detection/synth.h"
 #include "kiln/launcher/info.h"
 #include "kiln/runtime/detectnet.h"
+#include "kiln/runtime/experiment.h"
 #include "kiln/runtime/export_task.h"
 #include "kiln/runtime/inference.h"
 #include "kiln/runtime/prune.h"
@@ -25,6 +27,11 @@ class KilnRuntime final : public Runtime {
   }
   void install_interrupt_handlers() override { kiln::install_interrupt_handlers(); }
   int launch(const JobLaunch& job) override { return launch_job(job); }
+  // kiln's launcher hands its ranks the job token (launch.cpp); nothing else sets it.
+  bool supervised_rank() override { return !env_string(knob::kJobToken).empty(); }
+  std::string resolved_spec(const std::string& network, const runtime::RunOptions& opts) override {
+    return runtime::resolved_spec_yaml(network, opts.spec_file, opts.overrides, opts.model_path);
+  }
 
   void check_experiment_spec(const runtime::RunOptions& opts) override { runtime::check_experiment_spec(opts); }
   void check_evaluation_spec(const runtime::RunOptions& opts) override { runtime::check_evaluation_spec(opts); }

@@ -31,19 +31,20 @@ CLI::App& parent_of(CLI::App& app, const CommandEntry& entry) {
 
 }  // namespace
 
-void CommandTable::group(const std::string& name, const std::string& help) {
-  entries_.push_back({{name}, help, nullptr});
+void CommandTable::group(const std::string& name, const std::string& help, std::vector<std::string> aliases) {
+  entries_.push_back({{name}, help, nullptr, std::move(aliases)});
 }
 
 void CommandTable::command(std::vector<std::string> path, const std::string& help, Binder bind) {
   if (path.empty() || !bind) throw std::logic_error("command table: a subcommand needs a path and a binder");
-  entries_.push_back({std::move(path), help, std::move(bind)});
+  entries_.push_back({std::move(path), help, std::move(bind), {}});
 }
 
 std::vector<BoundCommand> add_to_app(const CommandTable& table, CLI::App& app) {
   std::vector<BoundCommand> out;
   for (const auto& entry : table.entries()) {
     CLI::App* cmd = parent_of(app, entry).add_subcommand(entry.path.back(), entry.help);
+    for (const auto& alias : entry.aliases) cmd->alias(alias);
     if (entry.bind)
       out.push_back({cmd, entry.bind(*cmd)});
     else

@@ -28,12 +28,14 @@ struct CommandEntry {
   std::vector<std::string> path;  // {"classification", "train"}; a group's is its name alone
   std::string help;
   Binder bind;                    // empty for a group
+  std::vector<std::string> aliases;  // other names the command line may use for it (TAO 5's network names)
 };
 
 class CommandTable {
  public:
-  // `kiln <name> <subtask>`: a network or a tool family; the command line must name one of its subcommands.
-  void group(const std::string& name, const std::string& help);
+  // `kiln <name> <subtask>`: a network or a tool family; the command line must name one of its subcommands, and
+  // may call the group by one of its `aliases`.
+  void group(const std::string& name, const std::string& help, std::vector<std::string> aliases = {});
   // A subcommand under the groups of `path` (added before it); a one-element path is a top-level subcommand.
   void command(std::vector<std::string> path, const std::string& help, Binder bind);
   const std::vector<CommandEntry>& entries() const { return entries_; }

@@ -26,6 +26,21 @@ std::vector<std::string> names_of(const CLI::App& app) {
   return out;
 }
 
+// The subcommand of `app` called `word` by its name or an alias.
+const CLI::App* subcommand_named(const CLI::App& app, const std::string& word) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->check_name(word)) return sub;
+  return nullptr;
+}
+
+// TAO 5 networks a TAO user may try that kiln has under another name, or not.
+std::optional<std::string> tao_network_hint(const std::string& word) {
+  if (word == "classification_tf2")
+    return std::string("kiln's classification reads TAO's classification_tf1 spec (model_config, train_config, ") +
+           "eval_config), not classification_tf2's: use 'classification' (or 'classification_tf1')";
+  return std::nullopt;
+}
+
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -49,11 +64,13 @@ std::optional<std::string> unknown_subcommand(const CLI::App& app, const std::ve
   for (const std::string& word : args) {
     const std::vector<std::string> names = names_of(*at);
     if (names.empty() || word.empty() || word[0] == '-') return std::nullopt;
-    if (std::find(names.begin(), names.end(), word) != names.end()) {
-      at = at->get_subcommand(word);
+    if (const CLI::App* sub = subcommand_named(*at, word)) {
+      at = sub;
       continue;
     }
     const bool top = at == &app;
+    if (const auto hint = top ? tao_network_hint(word) : std::nullopt)
+      return "unknown network '" + word + "': " + *hint;
     std::string message = top ? "unknown network or tool '" + word + "'"
                               : "unknown subtask '" + word + "' of '" + at->get_name() + "'";
     if (const auto near = closest_name(word, names)) return message + " (did you mean '" + *near + "'?)";

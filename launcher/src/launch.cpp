@@ -67,11 +67,14 @@ cluster::ClusterConfig job_cluster(const JobLaunch& job) {
       throw UsageError("--num_processes is for a job on this host; with -c the cluster file's slots give the ranks");
   } else {
     if (!job.include.empty() || !job.exclude.empty()) throw UsageError("--include/--exclude need a cluster file (-c)");
-    config.name = "kiln-local";
-    config.launcher = job.launcher == "slurm" ? cluster::Launcher::kSlurm : cluster::Launcher::kLocal;
+    // A batch script runs on whichever node Slurm allocates: never this (login) host by name.
+    const bool slurm = job.launcher == "slurm" || !job.emit_sbatch.empty();
+    config.name = slurm ? "kiln" : "kiln-local";
+    config.launcher = slurm ? cluster::Launcher::kSlurm : cluster::Launcher::kLocal;
     if (config.launcher == cluster::Launcher::kSlurm) {
       config.slurm.nodes = 1;
       config.slurm.ntasks_per_node = job.num_processes;
+      config.slurm.gpus_per_node = job.gpus;
     } else {
       config.nodes.push_back({"localhost", job.num_processes, {}});
     }
@@ -83,6 +86,7 @@ cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterC
                                    const std::string& kiln_exe, int cores, bool launcher_control_plane) {
   cluster::LaunchOptions o;
   o.env = job.env;
+  o.cpus_per_task = job.threads;
   o.program.push_back(kiln_exe);
   o.program.insert(o.program.end(), job.worker_args.begin(), job.worker_args.end());
   if (config.launcher == cluster::Launcher::kLocal) {
@@ -116,11 +120,17 @@ int launch_job(const JobLaunch& job) {
   // Tagged lines let the supervisor prefix [host:rank] and split the per-rank logs.
   config.mpirun_args.insert(config.mpirun_args.begin(), "--tag-output");
   if (!job.emit_sbatch.empty()) {
-    // Slurm opens the script's --output file before the script runs and does not create its directory.
-    if (!job.results_dir.empty()) std::filesystem::create_directories(runtime::ResultsLayout(job.results_dir).logs());
     cluster::LaunchOptions batch = job_options(job, config, exe, cores, false);
     batch.workdir = std::filesystem::current_path().string();
-    atomic_write_string(job.emit_sbatch, cluster::sbatch_script(config, batch));
+    const std::string script = cluster::sbatch_script(config, batch);
+    if (job.dry_run) {
+      std::cout << "Dry run: the batch script --emit-sbatch " << job.emit_sbatch << " would write:\n"
+                << script << "Dry run: nothing was written or submitted." << std::endl;
+      return 0;
+    }
+    // Slurm opens the script's --output file before the script runs and does not create its directory.
+    if (!job.results_dir.empty()) std::filesystem::create_directories(runtime::ResultsLayout(job.results_dir).logs());
+    atomic_write_string(job.emit_sbatch, script);
     std::cout << "Wrote " << job.emit_sbatch << ": submit it with `sbatch " << job.emit_sbatch << "`" << std::endl;
     return 0;
   }
@@ -133,8 +143,12 @@ int launch_job(const JobLaunch& job) {
   const cluster::LaunchOptions options = job_options(job, config, exe, cores, true);
   const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
                                                                             : cluster::mpirun_command(config, options);
-  std::cout << "Launching " << config.world_size() << " rank(s): " << cmd.str() << std::endl;
-  if (job.dry_run) return 0;
+  if (job.dry_run) {
+    std::cout << "Launch plan: " << config.world_size() << " rank(s): " << cmd.str()
+              << "\nDry run: nothing was started and nothing was written." << std::endl;
+    return 0;
+  }
+  log::info(log::cat("Launching ", config.world_size(), " rank(s): ", cmd.str()));
 
   // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
   const std::string token = cluster::make_job_token();

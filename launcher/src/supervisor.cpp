@@ -20,6 +20,7 @@
 
 #include "kiln/common/check.h"
 #include "kiln/common/error.h"
+#include "kiln/common/log.h"
 
 namespace kiln::launcher {
 namespace {
@@ -164,6 +165,7 @@ int supervise(const SupervisedRun& run) {
     std::string text;
     if (run.srun_labels ? parse_srun_label(line, rank, text) : parse_tagged_line(line, rank, text)) {
       std::printf("[%s:%d] %s\n", run.host.c_str(), rank, text.c_str());
+      log::also_to_file("[" + run.host + ":" + std::to_string(rank) + "] " + text);
       if (!run.logs_dir.empty()) {
         auto& log = logs[rank];
         if (!log) log = std::make_unique<std::ofstream>(run.logs_dir + "/rank_" + std::to_string(rank) + ".log", std::ios::app);
@@ -172,6 +174,7 @@ int supervise(const SupervisedRun& run) {
       }
     } else {
       std::printf("%s\n", line.c_str());
+      log::also_to_file(line);
     }
     std::fflush(stdout);
   };

@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/common/error.h"
+#include "kiln/runtime/detectnet_config.h"
+#include "kiln/runtime/model_file.h"
 #include "kiln/specs/classification.h"
+#include "kiln/specs/detectnet_v2.h"
 
 namespace kiln::runtime {
 namespace {
@@ -225,6 +228,17 @@ ModelSpec model_spec(const std::string& spec_file, const std::vector<std::string
                      "spec the model was trained with: -e spec.yaml");
   return {specs::load_spec_text(schema, stored, model_path + " (stored spec)", "/", overrides),
           "the spec stored in " + model_path};
+}
+
+std::string resolved_spec_yaml(const std::string& network, const std::string& spec_file,
+                               const std::vector<std::string>& overrides, const std::string& model_path) {
+  if (network == "classification") {
+    const nlohmann::json meta = spec_file.empty() ? read_model_file(model_path).meta : nlohmann::json::object();
+    return model_spec(spec_file, overrides, meta, model_path).spec.to_yaml();
+  }
+  if (network != "detectnet_v2") throw Error("resolved_spec_yaml: unknown network '" + network + "'");
+  if (spec_file.empty()) throw UsageError("detectnet_v2 needs its experiment spec: -e spec.yaml");
+  return specs::load_spec(detectnet_schema_without_path_checks(), spec_file, overrides).to_yaml();
 }
 
 }  // namespace kiln::runtime

@@ -96,7 +96,10 @@ Field source_group(std::string name, std::string doc) {
 
 Field learning_rate() {
   Field f =
-      real("learning_rate", 0.01, "Base learning rate per GPU; multiplied by the number of ranks (as in TAO).", 0, 10);
+      real("learning_rate", 0.01,
+           "Base learning rate; used as written on any number of ranks unless train_config.data_parallel."
+           "lr_scaling is linear (TAO multiplies it by the GPUs; docs/specs.md, 'Learning rate and ranks').",
+           0, 10);
   f.exclusive_min = true;
   return f;
 }
@@ -157,7 +160,8 @@ Field train_config() {
               real("weight_decay", 5e-4, "Regularisation weight.", 0, 1)},
              "Weight regularisation."),
        one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step)."),
-       detail::data_parallel_group("linear: learning_rate × ranks (TAO always does this; kiln makes it explicit).",
+       detail::data_parallel_group("none: learning_rate as written; linear: learning_rate × ranks, TAO's rule for "
+                                   "classification (docs/specs.md, 'Learning rate and ranks').",
                                    "Multi-rank training (ignored on one rank).")},
       "Training.");
 }

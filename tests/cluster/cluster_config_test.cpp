@@ -207,7 +207,12 @@ TEST(ClusterConfig, LoadClusterPicksTheFormatByExtension) {
   EXPECT_EQ(load_cluster(kSample).name, "lab-a100");
   const std::string hostfile = std::string(KILN_SOURCE_DIR) + "/specs/samples/cluster_two_nodes.hostfile";
   EXPECT_EQ(load_cluster(hostfile).world_size(), 8);
-  EXPECT_THROW(load_cluster(hostfile, {"launcher=slurm"}), UsageError);
+  // A hostfile takes --launcher (mpirun users pass one with `mpirun --hostfile`), nothing else of the YAML's keys.
+  EXPECT_EQ(load_cluster(hostfile, {"launcher=slurm"}).launcher, Launcher::kSlurm);
+  EXPECT_EQ(load_cluster(hostfile, {"launcher=mpirun"}).launcher, Launcher::kMpirun);
+  EXPECT_THROW(load_cluster(hostfile, {"launcher=local"}), UsageError) << "local is this host only; it lists two";
+  EXPECT_THROW(load_cluster(hostfile, {"launcher=ssh"}), UsageError);
+  EXPECT_THROW(load_cluster(hostfile, {"env.NCCL_DEBUG=INFO"}), UsageError);
   EXPECT_EQ(launcher_from_name("slurm"), Launcher::kSlurm);
   EXPECT_EQ(launcher_from_name("ssh"), std::nullopt);
 }

@@ -202,6 +202,9 @@ TEST(SbatchScript, GoldenForTheSampleYaml) {
             "export NCCL_DEBUG=WARN\n"
             "export NCCL_SOCKET_IFNAME=ib0\n"
             "export OMPI_MCA_btl_tcp_if_include=ib0\n"
+            "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
+            "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
             "srun --nodes=2 --ntasks=8 --ntasks-per-node=4 --nodelist=node01,node02 --gpus-per-node=4 --mpi=pmix "
             "--kill-on-bad-exit=1 --export=ALL " +
                 kProgram + "\n");
@@ -221,9 +224,52 @@ TEST(SbatchScript, GoldenForTheSampleHostfile) {
             "# Written by kiln from cluster_two_nodes.hostfile. Submit it with: sbatch <this file>\n"
             "export KILN_MASTER_ADDR=node01\n"
             "export KILN_MASTER_PORT=29500\n"
+            "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
+            "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
             "srun --nodes=2 --ntasks=8 --ntasks-per-node=4 --nodelist=node01,node02 --mpi=pmix --kill-on-bad-exit=1 "
             "--export=ALL " +
                 kProgram + "\n");
+}
+
+// --emit-sbatch without a cluster file: one node of the allocation's choosing (no node list: Slurm would reject or
+// misplace a login host's name), the CPUs per task from --num_threads, and each rank's threads read where it runs.
+TEST(SbatchScript, WithoutListedNodesTheAllocationDecides) {
+  ClusterConfig c;
+  c.name = "kiln";
+  c.launcher = Launcher::kSlurm;
+  c.slurm.nodes = 1;
+  c.slurm.ntasks_per_node = 2;
+  c.slurm.gpus_per_node = 2;
+  LaunchOptions o;
+  o.program = {"kiln", "classification", "train"};
+  o.env = {{"KILN_DEVICE", "cuda"}};
+  o.cpus_per_task = 4;
+  EXPECT_EQ(sbatch_script(c, o),
+            "#!/bin/bash\n"
+            "#SBATCH --job-name=kiln\n"
+            "#SBATCH --nodes=1\n"
+            "#SBATCH --ntasks-per-node=2\n"
+            "#SBATCH --gpus-per-node=2\n"
+            "#SBATCH --cpus-per-task=4\n"
+            "#SBATCH --output=slurm-%j.out\n"
+            "# Written by kiln. Submit it with: sbatch <this file>\n"
+            "export KILN_DEVICE=cuda\n"
+            "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
+            "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
+            "srun --nodes=1 --ntasks=2 --ntasks-per-node=2 --gpus-per-node=2 --mpi=pmix --kill-on-bad-exit=1 "
+            "--export=ALL kiln classification train\n");
+  // The thread lines give each rank the CPUs Slurm gave its task, 1 by default; a cluster's env keeps its own.
+  std::string script = sbatch_script(c, o);
+  script = script.substr(0, script.find("srun ")) +
+           "echo $OMP_NUM_THREADS $OPENBLAS_NUM_THREADS ${SRUN_CPUS_PER_TASK:-unset}\n";
+  EXPECT_EQ(run("env -u SLURM_CPUS_PER_TASK bash -c " + shell_quote(script)), "1 1 unset\n");
+  EXPECT_EQ(run("SLURM_CPUS_PER_TASK=6 bash -c " + shell_quote(script)), "6 6 6\n");
+  c.env = {{"OMP_NUM_THREADS", "3"}};
+  const std::string own = sbatch_script(c, o);
+  EXPECT_NE(own.find("export OMP_NUM_THREADS=3\n"), std::string::npos) << own;
+  EXPECT_EQ(own.find("OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK"), std::string::npos) << own;
 }
 
 TEST(SbatchScript, QuotesWhatSbatchAndTheShellWouldSplit) {

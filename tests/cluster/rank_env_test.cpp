@@ -134,6 +134,24 @@ TEST(RankEnv, ThreadsShareTheHostsCores) {
   EXPECT_EQ(kiln::cluster::threads_per_rank(r, 2), 1);
 }
 
+// Without --num_threads: OMP_NUM_THREADS (kiln's launcher, a batch script, torchrun), then the CPUs Slurm gave the
+// task, then the host's cores shared among its local ranks.
+TEST(RankEnv, DefaultThreadsFollowOmpThenSlurmThenTheCores) {
+  RankInfo r;
+  r.local_world_size = 2;
+  std::string source;
+  EXPECT_EQ(kiln::cluster::default_threads(r, 16, env({}), &source), 8);
+  EXPECT_EQ(source, "this host's 16 cores / 2 local rank(s)");
+  EXPECT_EQ(kiln::cluster::default_threads(r, 16, env({{"SLURM_CPUS_PER_TASK", "3"}}), &source), 3);
+  EXPECT_EQ(source, "SLURM_CPUS_PER_TASK");
+  EXPECT_EQ(kiln::cluster::default_threads(r, 16, env({{"OMP_NUM_THREADS", "2"}, {"SLURM_CPUS_PER_TASK", "3"}}),
+                                           &source),
+            2);
+  EXPECT_EQ(source, "OMP_NUM_THREADS");
+  for (const char* odd : {"0", "", "4,2", "abc", "99999999"})
+    EXPECT_EQ(kiln::cluster::default_threads(r, 16, env({{"OMP_NUM_THREADS", odd}})), 8) << odd;
+}
+
 TEST(RankEnv, SrunWithPmixFallsBackToSlurmVariables) {
   // Slurm's PMIx plugin sets PMIX_RANK but no size variable: the Slurm contract must supply the world.
   RankInfo r = from({{"PMIX_RANK", "1"}, {"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}});

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "e2e/e2e_util.h"
 #include "kiln/runtime/model_file.h"
@@ -22,20 +23,36 @@ double max_weight_diff(const fs::path& a, const fs::path& b) {
     diff = std::max(diff, (t.to(at::kDouble) - y.tensors.at(name).to(at::kDouble)).abs().max().item<double>());
   return diff;
 }
+
+size_t count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
 }  // namespace
 
 TEST(Distributed, KilnLauncherTrainsOnTwoRanksWithPerRankLogs) {
   TempDir dir("launch2");
   const fs::path results = dir.path / "r";
+  const fs::path log_file = dir.path / "job.log";
   const auto r = run_kiln("classification train -e " + kSpec + " -r " + results.string() +
-                          " --num_processes 2 train_config.n_epochs=1" + kSlice);
+                          " --num_processes 2 train_config.n_epochs=1" + kSlice + " --log_file " + log_file.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("2 rank(s) x batch 64 = global batch 128"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find(":0] Validation: accuracy"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find(":1] Execution status: PASS"), std::string::npos) << r.output;
+  // Rank 0's log lines: the launcher's [host:rank] prefix, then TAO's date, time and level.
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\n\[[^\]]+:0\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO )"
+                                                     R"(Validation: accuracy)")))
+      << r.output;
+  EXPECT_EQ(count(r.output, "Execution status"), 1u) << "one status line for the job, the launcher's:\n" << r.output;
+  EXPECT_NE(r.output.find("\nExecution status: PASS\n"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(results / "model.kiln"));
-  EXPECT_NE(slurp(results / "logs" / "rank_0.log").find("Execution status: PASS"), std::string::npos);
-  EXPECT_NE(slurp(results / "logs" / "rank_1.log").find("Execution status: PASS"), std::string::npos);
+  EXPECT_NE(slurp(results / "logs" / "rank_0.log").find("INFO Model written to "), std::string::npos);
+  // --log_file: the launcher's own lines, every rank's (prefixed) and the status.
+  const std::string logged = slurp(log_file);
+  EXPECT_NE(logged.find(" INFO Launching 2 rank(s): mpirun "), std::string::npos) << logged;
+  EXPECT_NE(logged.find(":0] "), std::string::npos) << logged;
+  EXPECT_NE(logged.find("INFO Validation: accuracy"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("Execution status: PASS\n"), std::string::npos) << logged;
   const auto meta = kiln::runtime::read_model_file((results / "model.kiln").string()).meta;
   EXPECT_EQ(meta["world_size"], 2);
   EXPECT_EQ(meta["global_batch"], 128);
@@ -49,6 +66,7 @@ TEST(Distributed, BareMpirunWithThreeRanks) {
                            " dataset_config.val.max_samples=500");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("3 rank(s) x batch 64 = global batch 192"), std::string::npos) << r.output;
+  EXPECT_EQ(count(r.output, "Execution status: PASS"), 1u) << "rank 0 reports the job under a bare mpirun";
   const auto eval = run_kiln("classification evaluate -e " + kSpec + " -m " + (results / "model.kiln").string() +
                              " dataset_config.val.max_samples=1000");
   ASSERT_EQ(eval.code, 0) << eval.output;

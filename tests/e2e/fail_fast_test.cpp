@@ -63,7 +63,7 @@ TEST(FailFast, KilledRankStopsTheJobAndIsNamed) {
   const std::string out = slurp(log);
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 4) << out;
-  EXPECT_NE(out.find("ERROR: rank 1 (host "), std::string::npos) << out;
+  EXPECT_NE(out.find(" ERROR rank 1 (host "), std::string::npos) << out;
   EXPECT_NE(out.find("exited (connection closed) at step "), std::string::npos) << out;
   EXPECT_EQ(find_rank(0, results.string()), -1) << "rank 0 must not outlive the job";
   EXPECT_FALSE(fs::exists(shm)) << "what the killed rank left in shared memory goes with the job";

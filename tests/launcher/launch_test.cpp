@@ -47,6 +47,43 @@ TEST(Launch, SingleProcessNeedsNoLauncherAndFiltersNeedAClusterFile) {
   EXPECT_THROW(job_cluster(job), kiln::UsageError);
 }
 
+// --emit-sbatch without -c: a batch script for one node of Slurm's choosing, not `localhost`, and no thread count
+// taken from this (login) host.
+TEST(Launch, BatchScriptWithoutAClusterFileNamesNoHost) {
+  JobLaunch job = local_job(2);
+  job.emit_sbatch = "train.sbatch";
+  job.gpus = 2;
+  job.threads = 4;
+  const auto config = job_cluster(job);
+  EXPECT_EQ(config.launcher, kiln::cluster::Launcher::kSlurm);
+  EXPECT_TRUE(config.nodes.empty());
+  EXPECT_EQ(config.world_size(), 2);
+  const auto options = job_options(job, config, "/opt/kiln/kiln", 64, false);
+  EXPECT_EQ(options.env.count("OMP_NUM_THREADS"), 0u) << "the login host's 64 cores say nothing about the node";
+  EXPECT_EQ(options.cpus_per_task, 4);
+  const std::string script = kiln::cluster::sbatch_script(config, options);
+  EXPECT_EQ(script.find("nodelist"), std::string::npos) << script;
+  EXPECT_EQ(script.find("localhost"), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --gpus-per-node=2\n"), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --cpus-per-task=4\n"), std::string::npos) << script;
+  EXPECT_NE(script.find("export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"), std::string::npos) << script;
+}
+
+// README: `-c hosts.txt --launcher mpirun --include node01,node02`: a hostfile takes --launcher.
+TEST(Launch, AHostfileTakesTheLauncherAndFilters) {
+  JobLaunch job = local_job(1);
+  job.cluster_file = std::string(KILN_SOURCE_DIR) + "/specs/samples/cluster_two_nodes.hostfile";
+  job.launcher = "mpirun";
+  job.include = "node01";
+  ASSERT_TRUE(wants_launch(job));
+  auto config = job_cluster(job);
+  EXPECT_EQ(config.launcher, kiln::cluster::Launcher::kMpirun);
+  ASSERT_EQ(config.nodes.size(), 1u);
+  EXPECT_EQ(config.nodes[0].host, "node01");
+  job.launcher = "slurm";
+  EXPECT_EQ(job_cluster(job).launcher, kiln::cluster::Launcher::kSlurm);
+}
+
 TEST(Launch, StripOptionRemovesBothSpellings) {
   const std::vector<std::string> argv{"train", "--num_processes", "2", "-e", "x", "--num_processes=4", "--dry-run"};
   EXPECT_EQ(strip_option(argv, "--num_processes", true), (std::vector<std::string>{"train", "-e", "x", "--dry-run"}));

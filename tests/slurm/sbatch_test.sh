@@ -47,7 +47,33 @@ if [ ! -f "$log" ]; then
     "$(dirname "$log") does not exist (Slurm does not create it; kiln --emit-sbatch must)"
   fail "job $job ($state) wrote no $log"
 fi
-expect_passes "$log" 2
+expect_pass "$log"
 [ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
 expect_model_world_size "$out/model.kiln" 2
+echo "ok: kiln --emit-sbatch -c cluster.yaml + sbatch"
+
+# Without -c: no node list (Slurm picks the node), each rank's threads from the task's CPUs where it runs.
+out2=$WORK/out2
+script2=$WORK/local.sbatch
+echo "+ $KILN classification train -e $SPEC -r $out2 --num_processes 2 --emit-sbatch $script2 ${SMALL[*]}"
+"$KILN" classification train -e "$SPEC" -r "$out2" --num_processes 2 --emit-sbatch "$script2" "${SMALL[@]}" \
+  >"$WORK/emit2.log" 2>&1 || { cat "$WORK/emit2.log" >&2; fail "kiln --emit-sbatch without -c failed"; }
+echo "----- $script2"; cat "$script2"
+! grep -q -- '--nodelist' "$script2" || fail "$script2 names nodes although none were given"
+grep -q 'OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}' "$script2" || fail "$script2 does not take threads from Slurm"
+job2=$(cd "$WORK" && sbatch --parsable --cpus-per-task=2 "$script2") || fail "sbatch $script2 failed"
+job2=${job2%%;*}
+deadline=$((SECONDS + 300))
+while squeue -h -j "$job2" 2>/dev/null | grep -q .; do
+  if ((SECONDS > deadline)); then
+    scancel "$job2" || true
+    fail "job $job2 still in squeue after 300 s"
+  fi
+  sleep 1
+done
+log2=$out2/logs/slurm-$job2.out
+[ -f "$log2" ] || fail "job $job2 wrote no $log2"
+expect_pass "$log2"
+grep -q "2 thread(s) per rank" "$log2" || fail "$log2: the ranks did not take SLURM_CPUS_PER_TASK=2 threads"
+expect_model_world_size "$out2/model.kiln" 2
 echo "PASS: kiln --emit-sbatch + sbatch"

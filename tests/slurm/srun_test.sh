@@ -12,7 +12,7 @@ if [ "$rc" -ne 0 ]; then
   echo "----- $WORK/srun.log" >&2; tail -n 60 "$WORK/srun.log" >&2
   fail "srun exited with $rc"
 fi
-expect_passes "$WORK/srun.log" 2
+expect_pass "$WORK/srun.log"
 grep -q '2 rank(s)' "$WORK/srun.log" || fail "the ranks did not see a world of 2 (no '2 rank(s)' line in $WORK/srun.log)"
 expect_model_world_size "$out/model.kiln" 2
 echo "PASS: srun -n 2 --mpi=pmix kiln"

@@ -68,7 +68,8 @@ ClusterConfig load_hostfile(const std::string& file, std::vector<std::string>* n
 ClusterConfig parse_hostfile(const std::string& text, const std::string& display_name,
                              std::vector<std::string>* notes = nullptr);
 
-// `-c FILE`: a cluster YAML when FILE ends in .yaml or .yml, else a hostfile. `overrides` need a YAML (UsageError).
+// `-c FILE`: a cluster YAML when FILE ends in .yaml or .yml, else a hostfile. A hostfile takes one override,
+// "launcher=local|mpirun|slurm" (--launcher; local only for a single host); any other needs a YAML (UsageError).
 ClusterConfig load_cluster(const std::string& file, const std::vector<std::string>& overrides = {},
                            std::vector<std::string>* notes = nullptr);
 

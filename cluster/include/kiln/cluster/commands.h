@@ -32,6 +32,7 @@ struct LaunchOptions {
   bool in_allocation = false;              // srun inside an allocation (sbatch/salloc): no partition/time/account
   std::string log_dir;                     // sbatch: --output=<log_dir>/slurm-%j.out ("" = where sbatch is run)
   std::string workdir;                     // sbatch: --chdir=<workdir> ("" = where sbatch is run)
+  int cpus_per_task = 0;                   // sbatch: --cpus-per-task=N (0 = none: Slurm's default, or sbatch's -c)
   std::string mpirun = "mpirun";           // the programs, should they need a path
   std::string srun = "srun";
 };
@@ -52,8 +53,10 @@ Command mpirun_command(const ClusterConfig& config, const LaunchOptions& options
 // `slurm`).
 Command srun_command(const ClusterConfig& config, const LaunchOptions& options);
 
-// A batch script for `sbatch FILE`: #SBATCH job name, nodes, tasks per node, node list, GPUs, partition, time,
-// account, output and the extra `slurm.sbatch` options; `export` lines for the environment; then the srun line
+// A batch script for `sbatch FILE`: #SBATCH job name, nodes, tasks per node, node list (only when nodes are listed),
+// GPUs, CPUs per task, partition, time, account, output and the extra `slurm.sbatch` options; `export` lines for the
+// environment; the threads of each rank (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS), read where the job runs from the
+// CPUs Slurm gives each task (SLURM_CPUS_PER_TASK, default 1) unless the environment sets them; then the srun line
 // (in the allocation). Forwarded names must be set where sbatch runs: the script checks them.
 std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& options);
 

@@ -37,4 +37,10 @@ int gpu_for_rank(const RankInfo& info, const EnvLookup& env);
 // Intra-op threads for this rank: the host's cores shared evenly among its local ranks (at least 1).
 int threads_per_rank(const RankInfo& info, int hardware_threads);
 
+// A rank's threads when --num_threads is not given: OMP_NUM_THREADS when it is a whole number >= 1 (kiln's local
+// launcher sets it to threads_per_rank, a kiln batch script to the task's CPUs, torchrun to 1; PyTorch reads it
+// too), else SLURM_CPUS_PER_TASK (srun -c / sbatch --cpus-per-task: the CPUs Slurm gave the task), else
+// threads_per_rank(). `source` (may be null) gets where the number came from, for messages.
+int default_threads(const RankInfo& info, int hardware_threads, const EnvLookup& env, std::string* source = nullptr);
+
 }  // namespace kiln::cluster

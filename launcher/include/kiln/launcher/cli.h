@@ -9,8 +9,8 @@
 
 namespace kiln::launcher {
 
-// Parses argv, runs the subtask, prints `Execution status: PASS|FAIL`, and returns the process exit code (the
-// codes of docs/cli.md). Never throws.
+// Parses argv, runs the subtask, prints the job's `Execution status: PASS|FAIL` (unless this process is a rank whose
+// launcher, or rank 0, reports the job), and returns the process exit code (the codes of docs/cli.md). Never throws.
 int run_cli(int argc, char** argv);
 
 // The same with the arguments after the program name and the runtime the actions use.

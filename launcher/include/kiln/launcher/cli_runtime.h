@@ -34,6 +34,14 @@ class Runtime {
   virtual void set_rank_env(const std::string& name, const std::string& value) = 0;
   virtual void install_interrupt_handlers() = 0;  // once the command line is parsed, before any action
   virtual int launch(const JobLaunch& job) = 0;   // starts and supervises the ranks; returns the job's exit code
+  // True when this process is a rank that kiln's own launcher started and supervises (the launcher then reports the
+  // job's `Execution status`).
+  virtual bool supervised_rank() = 0;
+
+  // The spec a subtask would run with, as YAML (defaults filled, overrides applied, paths absolute), for --dry-run.
+  // `network` is "classification" or "detectnet_v2"; without opts.spec_file, the spec stored in opts.model_path.
+  // Paths need not exist here (the subtask's check says which must).
+  virtual std::string resolved_spec(const std::string& network, const runtime::RunOptions& opts) = 0;
 
   // classification
   virtual void check_experiment_spec(const runtime::RunOptions& opts) = 0;

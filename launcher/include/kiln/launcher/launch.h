@@ -16,8 +16,10 @@ struct JobLaunch {
   std::string cluster_file;              // -c: cluster YAML or hostfile ("" = this host only)
   std::string launcher;                  // --launcher local|mpirun|slurm ("" = the cluster file's, else local)
   std::string include, exclude;          // --include / --exclude host filters
-  int num_processes = 1;                 // --num_processes, for a job on this host
-  bool dry_run = false;                  // --dry-run: print the command, run nothing
+  int num_processes = 1;                 // --num_processes (or --gpus), for a job on this host
+  int gpus = 0;                          // --gpus: the ranks are GPU ranks (a batch script asks Slurm for them)
+  int threads = 0;                       // --num_threads (0: not given): a batch script asks Slurm for these CPUs
+  bool dry_run = false;                  // --dry-run: print the command (or batch script), run and write nothing
   std::string emit_sbatch;               // --emit-sbatch FILE: write a batch script, run nothing
   std::vector<std::string> worker_args;  // kiln's arguments for every rank
   std::string results_dir;               // logs go to <results_dir>/logs/rank_K.log
@@ -27,7 +29,8 @@ struct JobLaunch {
 // True when the command line asks the launcher to start ranks (and this process is not a rank already).
 bool wants_launch(const JobLaunch& job);
 
-// The cluster a job runs on: the cluster file (filtered) or `localhost` with num_processes slots.
+// The cluster a job runs on: the cluster file (filtered); without one `localhost` with num_processes slots, or for
+// --launcher slurm and --emit-sbatch one Slurm node (of the allocation's choosing) with num_processes tasks.
 cluster::ClusterConfig job_cluster(const JobLaunch& job);
 
 // The launch options for every rank: kiln's own executable and arguments, threads per rank on this host, and —

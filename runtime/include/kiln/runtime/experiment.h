@@ -92,4 +92,11 @@ struct ModelSpec {
 ModelSpec model_spec(const std::string& spec_file, const std::vector<std::string>& overrides,
                      const nlohmann::json& model_meta, const std::string& model_path);
 
+// The spec a subtask would run with, as YAML (defaults filled, overrides applied, paths absolute), for `--dry-run`.
+// `network` is "classification" or "detectnet_v2"; without `spec_file`, the spec stored in `model_path`. Paths need
+// not exist here (each subtask's own check says which must). SpecError / UsageError / DataError as load_spec and
+// read_model_file throw them.
+std::string resolved_spec_yaml(const std::string& network, const std::string& spec_file,
+                               const std::vector<std::string>& overrides, const std::string& model_path);
+
 }  // namespace kiln::runtime
