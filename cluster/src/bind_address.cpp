@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "kiln/cluster/control_plane.h"
-#include "kiln/common/error.h"
 
 namespace kiln::cluster {
 namespace {
@@ -36,15 +35,10 @@ std::string control_plane_bind_address(const ClusterConfig& config, bool single_
   if (single_host) return "127.0.0.1";
   if (!config.network.master_addr.empty() && is_ipv4_literal(config.network.master_addr))
     return config.network.master_addr;
+  // The ranks' NIC may not exist on the host that launches (a login node): then every interface.
   const std::string& nic = config.network.interface;
-  if (!nic.empty() && nic.find(',') == std::string::npos) {
-    const std::string address = ipv4_of_interface(nic);
-    if (address.empty())
-      throw UsageError("network.interface: this host has no IPv4 address on '" + nic +
-                       "', so the control plane cannot listen there");
-    return address;
-  }
-  return "0.0.0.0";
+  const std::string address = nic.empty() || nic.find(',') != std::string::npos ? "" : ipv4_of_interface(nic);
+  return address.empty() ? "0.0.0.0" : address;
 }
 
 }  // namespace kiln::cluster

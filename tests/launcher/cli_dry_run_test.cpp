@@ -99,7 +99,7 @@ TEST(Cli, GpuDryRunDoesNotProbeTheDevices) {
   const Outcome single = cli(one, {"classification", "evaluate", "-e", "s", "-m", "m", "--gpu_index", "3",
                                    "--dry-run"});
   ASSERT_EQ(single.code, 0) << single.err;
-  EXPECT_EQ(one.actions(), Args{"check_experiment_spec"});
+  EXPECT_EQ(one.actions(), Args{"check_evaluation_spec"});
   EXPECT_TRUE(contains(single.out, "  device:   cuda, device 3")) << single.out;
   EXPECT_TRUE(one.rank_env.empty()) << "a dry run sets no rank environment";
 }

@@ -57,7 +57,7 @@ TEST(RunRecovery, CorruptLatestCheckpointFallsBackToTheNewestThatVerifies) {
   train_in(d.path, synthetic_settings(4, 1, 0));
   const std::string err = ::testing::internal::GetCapturedStderr();
   const std::string out = ::testing::internal::GetCapturedStdout();
-  EXPECT_NE(err.find("WARNING: Checkpoint skipped: " + epoch3.string()), std::string::npos) << err;
+  EXPECT_NE(err.find("WARNING Checkpoint skipped: " + epoch3.string()), std::string::npos) << err;
   EXPECT_NE(err.find("checksum"), std::string::npos) << err;
   EXPECT_NE(out.find("(epoch 2, step 8)"), std::string::npos) << out;  // resumed from epoch 2: 4 steps an epoch
   EXPECT_EQ(statuses(r.status()).back(), "SUCCESS");

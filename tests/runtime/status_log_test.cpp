@@ -59,7 +59,7 @@ TEST(StatusLogTest, FullDiskLosesWholeEventsAndSaysSo) {
   const size_t recorded = events_of(file).size();
   EXPECT_GT(recorded, 40u);
   EXPECT_LT(recorded, 80u);
-  EXPECT_NE(err.find("WARNING: status RUNNING not recorded: appending a line to " + file +
+  EXPECT_NE(err.find("WARNING status RUNNING not recorded: appending a line to " + file +
                      " (nothing of it was kept): No space left on device"),
             std::string::npos)
       << err;

@@ -54,9 +54,9 @@ struct RankStatus {
 };
 
 // The address the launcher's control plane listens on: loopback for a job whose ranks all run on this host; else
-// network.master_addr when it is an IPv4 address, else the address of network.interface (one NIC named), else all
-// interfaces ("0.0.0.0"). UsageError when the named interface has no IPv4 address here. KILN_STORE_BIND_ADDR, when
-// set, overrides it (the launcher checks).
+// network.master_addr when it is an IPv4 address, else the address of network.interface (one NIC named) when this
+// host has one there, else all interfaces ("0.0.0.0": the launching host, e.g. a login node, may lack the ranks'
+// NIC). KILN_STORE_BIND_ADDR, when set, overrides it (the launcher checks).
 std::string control_plane_bind_address(const ClusterConfig& config, bool single_host);
 
 // The store server plus liveness tracking. Liveness is per monitor connection (one ControlPlaneClient per rank);
