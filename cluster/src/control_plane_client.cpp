@@ -188,14 +188,18 @@ bool ControlPlaneClient::aborted() const { return impl_->latch.aborted(); }
 
 std::string ControlPlaneClient::abort_reason() const { return impl_->latch.reason(); }
 
-void ControlPlaneClient::abort(const std::string& reason) {
+void ControlPlaneClient::abort(const std::string& reason) { abort_with_cause(reason, ExitCode::kRankFailed); }
+
+void ControlPlaneClient::abort_with_cause(const std::string& reason, ExitCode cause) {
   impl_->latch.abort_self(reason);
   // The server adds rank, host and step before broadcasting. Sent even if an ABORT already arrived: harmless.
   // A heartbeat goes first, so the step the server names is this rank's now, not that of its last heartbeat.
-  asio::post(impl_->conn.io(), [impl = impl_.get(), reason] {
+  // The cause travels as one more byte; a server that predates it would reject the frame, but every process of a
+  // job runs the same kiln (HELLO checks the protocol version).
+  asio::post(impl_->conn.io(), [impl = impl_.get(), reason, cause] {
     if (impl->closing) return;
     impl->send(FrameWriter(MsgType::kHeartbeat).i64(impl->step.load(std::memory_order_relaxed)).shared());
-    impl->send(FrameWriter(MsgType::kAbort).str(reason).shared());
+    impl->send(FrameWriter(MsgType::kAbort).str(reason).u8(static_cast<uint8_t>(cause)).shared());
   });
 }
 

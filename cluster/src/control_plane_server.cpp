@@ -70,14 +70,14 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     it->second.last = Clock::now();
   }
 
-  void on_abort(const PeerInfo& p, const std::string& why) override {
+  void on_abort(const PeerInfo& p, const std::string& why, int cause) override {
     std::lock_guard<std::mutex> lock(mu);
     const int rank = static_cast<int>(p.rank);
     auto it = ranks.find(rank);
     const int64_t step = it != ranks.end() ? it->second.step : 0;
-    fail_locked(RankFailure{RankFailure::Kind::kRankAborted, rank, p.host, step,
-                            detail::rank_aborted(rank, p.host, step, why)},
-                p.session);
+    RankFailure f{RankFailure::Kind::kRankAborted, rank, p.host, step, detail::rank_aborted(rank, p.host, step, why)};
+    f.cause = static_cast<ExitCode>(cause);
+    fail_locked(std::move(f), p.session);
   }
 
   void on_close(const PeerInfo& p, bool goodbye) override {

@@ -43,7 +43,7 @@ class PeerEvents {
   virtual ~PeerEvents() = default;
   virtual void on_hello(const PeerInfo& peer) = 0;
   virtual void on_heartbeat(const PeerInfo& peer, int64_t step) = 0;
-  virtual void on_abort(const PeerInfo& peer, const std::string& reason) = 0;
+  virtual void on_abort(const PeerInfo& peer, const std::string& reason, int cause) = 0;
   // goodbye: the peer said GOODBYE before the connection closed (a clean exit).
   virtual void on_close(const PeerInfo& peer, bool goodbye) = 0;
 };

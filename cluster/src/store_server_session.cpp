@@ -123,9 +123,10 @@ void Session::on_message(FrameReader& r) {
     }
     case MsgType::kAbort: {
       const std::string reason = r.str();
+      const int cause = r.u8();  // the rank's ExitCode (kRankFailed when it had no more specific one)
       r.expect_end();
       if (server_.events)
-        server_.events->on_abort(peer_, reason);
+        server_.events->on_abort(peer_, reason, cause);
       else
         log::error("store: " + peer_.describe() + " reported: " + reason);
       return;

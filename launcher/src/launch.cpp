@@ -157,10 +157,12 @@ int launch_job(const JobLaunch& job) {
   cluster::ControlPlaneServer control(store, cluster::ControlPlaneOptions::from_env());
   std::mutex mu;
   std::string failure;
+  ExitCode cause = ExitCode::kRankFailed;
   control.on_rank_failure([&](const cluster::RankFailure& f) {
     {
       std::lock_guard<std::mutex> lock(mu);
       failure = f.reason;
+      cause = f.cause;
     }
     terminate_supervised();
   });
@@ -195,7 +197,8 @@ int launch_job(const JobLaunch& job) {
   if (!failure.empty()) {
     log::error(failure);
     record_job_outcome(job.results_dir, failure, false);
-    return static_cast<int>(ExitCode::kRankFailed);
+    // A rank's data or spec error is the job's cause: exit as a single process would (3 or 2), not 4.
+    return static_cast<int>(cause == ExitCode::kData || cause == ExitCode::kUsage ? cause : ExitCode::kRankFailed);
   }
   if (code != 0) record_job_outcome(job.results_dir, "the job's ranks exited with code " + std::to_string(code), false);
   return code;

@@ -239,7 +239,7 @@ void run_detectnet_evaluate(const RunOptions& opts) {
     dist->barrier();
   } catch (const std::exception& e) {
     if (status) status->write(StatusLog::Status::kFailure, e.what());
-    if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()));
+    if (dist) dist->abort_job(log::cat("rank ", opts.rank.rank, " failed: ", e.what()), exit_code_of(e));
     throw;
   }
 }

@@ -235,7 +235,7 @@ void run_detectnet_inference(const DetectnetInferenceOptions& opts) {
     if (status) status->write(StatusLog::Status::kSuccess, kInferenceSuccess);
   } catch (const std::exception& e) {
     if (status) status->write(StatusLog::Status::kFailure, e.what());
-    if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()));
+    if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()), exit_code_of(e));
     throw;
   }
 }

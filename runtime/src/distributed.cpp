@@ -132,9 +132,11 @@ void Distributed::check() {
     throw Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
 }
 
-void Distributed::abort_job(const std::string& reason) {
+void Distributed::abort_job(const std::string& reason, ExitCode cause) {
   if (!monitor_) return;
-  if (!monitor_->aborted()) monitor_->abort(reason);
+  // A data or spec error keeps its exit code through the launcher; anything else is "a rank failed".
+  const bool kept = cause == ExitCode::kData || cause == ExitCode::kUsage;
+  if (!monitor_->aborted()) monitor_->abort_with_cause(reason, kept ? cause : ExitCode::kRankFailed);
   if (comm_) comm_->abort(reason);
   if (host_comm_) host_comm_->abort(reason);
 }

@@ -375,7 +375,7 @@ void run_inference(const InferenceOptions& opts) {
     if (status) status->write(StatusLog::Status::kSuccess, kInferenceSuccess);
   } catch (const std::exception& e) {
     if (status) status->write(StatusLog::Status::kFailure, e.what());
-    if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()));
+    if (dist) dist->abort_job(log::cat("rank ", opts.run.rank.rank, " failed: ", e.what()), exit_code_of(e));
     if (created_out) remove_if_empty(out);
     throw;
   }

@@ -319,7 +319,7 @@ void run_training(const RunOptions& options, const std::function<LoadedTask()>& 
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a heartbeat
     // instead of hanging in an all-reduce); the error itself still reaches main().
     if (status) status->write(StatusLog::Status::kFailure, e.what());
-    if (dist) dist->abort_job(log::cat("rank ", options.rank.rank, " failed: ", e.what()));
+    if (dist) dist->abort_job(log::cat("rank ", options.rank.rank, " failed: ", e.what()), exit_code_of(e));
     throw;
   }
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 #include <memory>
 #include <thread>
 
@@ -70,6 +72,28 @@ TEST(ControlPlaneAbort, RankInitiatedAbortNamesTheStepTheRankIsAt) {
   ASSERT_TRUE(eventually([&] { return r0->aborted(); }));
   EXPECT_EQ(r0->abort_reason(),
             "rank 1 (host node02) aborted at step 12: train-labels-idx1-ubyte record 17: label 200");
+}
+
+// The launcher learns what kind of error ended the job, so a data error exits 3 rather than "a rank failed".
+TEST(ControlPlaneAbort, TheRanksCauseReachesTheLauncher) {
+  ControlPlaneServer server(server_options(), options());
+  std::mutex mu;
+  std::vector<RankFailure> seen;
+  server.on_rank_failure([&](const RankFailure& f) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(f);
+  });
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  r1->abort_with_cause("train-labels-idx1-ubyte record 17: label 200", kiln::ExitCode::kData);
+  ASSERT_TRUE(eventually([&] { return r0->aborted(); }));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !seen.empty();
+  }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(seen.front().cause, kiln::ExitCode::kData);
+  EXPECT_EQ(seen.front().kind, RankFailure::Kind::kRankAborted);
 }
 
 TEST(ControlPlaneAbort, ServerAbortReachesAllRanks) {

@@ -80,6 +80,19 @@ TEST(BadInput, CorruptDatasetIsExit3AndKeepsExistingResults) {
   }
 }
 
+// The same on 2 ranks: the ranks find it (the launcher checks only the spec), and the job exits with their cause, 3,
+// not 4 ("a rank failed"), naming the file.
+TEST(BadInput, CorruptDatasetInADistributedRunIsExit3) {
+  TempDir dir("corrupt2");
+  const fs::path bad = dir.path / "bad-images.gz";
+  write(bad, std::string("\x1f\x8b\x08\x00garbage that is not deflate data", 36));
+  const auto r = run_kiln("classification train -e " + kSpec + " -r " + (dir.path / "results").string() +
+                          " dataset_config.train.images=" + bad.string() + " --num_processes 2");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find(bad.string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Execution status: FAIL"), std::string::npos) << r.output;
+}
+
 TEST(BadInput, UnwritableResultsDirIsExit2) {
   TempDir dir("unwritable");
   write(dir.path / "a_file", "x");

@@ -41,6 +41,9 @@ struct RankFailure {
   std::string host;
   int64_t step = 0;
   std::string reason;
+  // kRankAborted: what the rank said its error was (ExitCode::kData, kUsage, …); kRankFailed when it had no more
+  // specific cause, or for a rank that died or went silent.
+  ExitCode cause = ExitCode::kRankFailed;
 };
 
 // A rank as the server sees it (diagnostics, status lines, tests).
@@ -118,6 +121,7 @@ class ControlPlaneClient : public RankMonitor {
 
   // Aborts the whole job: every other rank gets ABORT("rank R (host H) aborted at step S: <reason>").
   void abort(const std::string& reason) override;
+  void abort_with_cause(const std::string& reason, ExitCode cause) override;
 
   // Sends GOODBYE and closes; idempotent. Safe inside the on_abort callback (then it does not wait).
   void close() override;

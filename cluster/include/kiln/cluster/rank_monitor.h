@@ -4,6 +4,7 @@
 // in one process. Code that reacts to aborts (runtime's Distributed) takes a RankMonitor, so tests drive it
 // without processes. Semantics: docs/control_plane.md "Liveness and ABORT".
 #pragma once
+#include "kiln/common/error.h"
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -26,6 +27,12 @@ class RankMonitor {
 
   // Aborts the whole job: every other rank hears "rank R (host H) aborted at step S: <reason>".
   virtual void abort(const std::string& reason) = 0;
+  // As abort(), also telling the launcher what kind of failure it was (ExitCode::kData for a data error, kUsage for a
+  // bad spec), so the job can exit with the cause rather than "a rank failed". Where no launcher listens: abort().
+  virtual void abort_with_cause(const std::string& reason, ExitCode cause) {
+    (void)cause;
+    abort(reason);
+  }
 
   // A clean exit (GOODBYE): this rank is not reported as failed afterwards, and no on_abort callback runs once
   // close() has returned. Idempotent; safe inside the on_abort callback.

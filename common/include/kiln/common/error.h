@@ -38,6 +38,12 @@ class DataError : public Error {
   explicit DataError(const std::string& what) : Error(what, ExitCode::kData) {}
 };
 
+// The exit code an exception stands for: an Error's own, anything else kFailure.
+inline ExitCode exit_code_of(const std::exception& e) {
+  const auto* error = dynamic_cast<const Error*>(&e);
+  return error ? error->code() : ExitCode::kFailure;
+}
+
 // The run was interrupted by a signal (exit 130 or 143).
 class Interrupted : public Error {
  public:

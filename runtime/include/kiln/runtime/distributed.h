@@ -54,8 +54,9 @@ class Distributed {
 
   void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
   void check();                 // throws kiln::Error(kRankFailed) naming the culprit once the job was aborted
-  // This rank failed (an exception on its way to main): tell every other rank, so they stop now.
-  void abort_job(const std::string& reason);
+  // This rank failed (an exception on its way to main): tell every other rank, so they stop now. `cause` is the
+  // error's exit code: a data (3) or spec (2) error reaches the launcher, which exits with it rather than 4.
+  void abort_job(const std::string& reason, ExitCode cause = ExitCode::kRankFailed);
 
   const cluster::RankInfo& rank_info() const { return rank_; }
   int rank() const { return rank_.rank; }
