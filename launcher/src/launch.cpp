@@ -136,9 +136,8 @@ int launch_job(const JobLaunch& job) {
   }
   const bool single_host = config.launcher == cluster::Launcher::kLocal && job.cluster_file.empty();
   // KILN_STORE_BIND_ADDR wins; otherwise listen no wider than the job needs, and tell the ranks that address.
-  const std::string bind = env_string(knob::kStoreBindAddr.name, "").empty()
-                               ? cluster::control_plane_bind_address(config, single_host)
-                               : env_string(knob::kStoreBindAddr.name, "");
+  const std::string given = env_string(knob::kStoreBindAddr.name, "");
+  const std::string bind = given.empty() ? cluster::control_plane_bind_address(config, single_host) : given;
   if (config.network.master_addr.empty() && bind != "0.0.0.0") config.network.master_addr = bind;
   const cluster::LaunchOptions options = job_options(job, config, exe, cores, true);
   const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)

@@ -63,7 +63,7 @@ RgbImage draw_detections(const RgbImage& image, const std::vector<detection::Kit
   for (size_t i : order) {
     const auto c = static_cast<size_t>(class_ids[i]);
     const detection::KittiObject& o = objects[i];
-    if (o.score < outputs.draw_threshold[c]) continue;
+    if (!outputs.drawn(class_ids[i], o.score)) continue;
     char caption[96];
     std::snprintf(caption, sizeof caption, "%s %.2f", o.type.c_str(), static_cast<double>(o.score));
     draw_box(out, static_cast<int>(o.box.x1 * k), static_cast<int>(o.box.y1 * k), static_cast<int>(o.box.x2 * k + 0.5f),

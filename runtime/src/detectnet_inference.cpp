@@ -160,7 +160,7 @@ void stage_image(const StagedOutputs& staged, const InferenceItem& item, const D
 size_t count_drawn(const DetectedImage& image, const DetectionOutputs& outputs) {
   size_t n = 0;
   for (size_t i = 0; i < image.objects.size(); ++i)
-    n += image.objects[i].score >= outputs.draw_threshold[static_cast<size_t>(image.class_ids[i])];
+    n += outputs.drawn(image.class_ids[i], image.objects[i].score);
   return n;
 }
 

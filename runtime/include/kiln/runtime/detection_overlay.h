@@ -18,6 +18,11 @@ struct DetectionOutputs {
   std::vector<float> draw_threshold;  // per class: boxes drawn need at least this confidence
   std::vector<Rgb> colour;            // per class
 
+  // Whether a box of `class_id` with `confidence` is drawn: at least its class's threshold.
+  bool drawn(int class_id, float confidence) const {
+    return confidence >= draw_threshold[static_cast<size_t>(class_id)];
+  }
+
   // From the spec's bbox_handler_config; classes not listed use its threshold and kiln's palette.
   static DetectionOutputs from_spec(const specs::Spec& spec, const std::vector<std::string>& classes);
 };
