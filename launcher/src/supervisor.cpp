@@ -1,19 +1,19 @@
 #include "kiln/launcher/supervisor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <memory>
 #include <sstream>
 #include <vector>
 #include <thread>
@@ -21,15 +21,18 @@
 #include "kiln/common/check.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "job_output.h"
 
 namespace kiln::launcher {
 namespace {
 
 std::atomic<pid_t> g_child{0};
 std::atomic<int> g_forwarded{0};
+std::atomic<bool> g_stopping{false};  // kiln is ending the job: a rank failed, or the user sent a signal
 
 extern "C" void forward_signal(int signo) {
   g_forwarded.store(signo);
+  g_stopping.store(true);
   const pid_t child = g_child.load();
   if (child > 0) ::kill(child, signo);  // mpirun forwards SIGINT/SIGTERM to its ranks
 }
@@ -98,6 +101,7 @@ int forwarded_signal() { return g_forwarded.load(); }
 void terminate_supervised(int grace_ms) {
   const pid_t child = g_child.load();
   if (child <= 0) return;
+  g_stopping.store(true);
   ::kill(child, SIGTERM);
   std::thread([child, grace_ms] {
     std::this_thread::sleep_for(std::chrono::milliseconds(grace_ms));
@@ -132,6 +136,18 @@ bool parse_srun_label(const std::string& line, int& rank, std::string& text) {
   return true;
 }
 
+bool is_open_mpi_message(const std::string& text) {
+  if (text.size() < 5 || text[0] != '[') return false;
+  const auto close = text.find("] ");
+  const auto colon = text.rfind(':', close);
+  if (close == std::string::npos || colon == std::string::npos || colon < 2 || colon + 1 == close) return false;
+  for (size_t i = 1; i < colon; ++i)
+    if (std::isspace(static_cast<unsigned char>(text[i]))) return false;
+  for (size_t i = colon + 1; i < close; ++i)
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+  return true;
+}
+
 int supervise(const SupervisedRun& run) {
   if (run.argv.empty()) throw Error("supervise: empty command");
   // Ranks whose mpirun has gone are re-parented to us instead of init, so we can make sure none survives.
@@ -158,40 +174,25 @@ int supervise(const SupervisedRun& run) {
   g_child = pid;
   SignalForwarding forwarding;
 
-  std::map<int, std::unique_ptr<std::ofstream>> logs;
-  if (!run.logs_dir.empty()) std::filesystem::create_directories(run.logs_dir);
-  auto emit = [&](const std::string& line) {
-    int rank = -1;
-    std::string text;
-    if (run.srun_labels ? parse_srun_label(line, rank, text) : parse_tagged_line(line, rank, text)) {
-      std::printf("[%s:%d] %s\n", run.host.c_str(), rank, text.c_str());
-      log::also_to_file("[" + run.host + ":" + std::to_string(rank) + "] " + text);
-      if (!run.logs_dir.empty()) {
-        auto& log = logs[rank];
-        if (!log) log = std::make_unique<std::ofstream>(run.logs_dir + "/rank_" + std::to_string(rank) + ".log", std::ios::app);
-        *log << text << '\n';
-        log->flush();
-      }
-    } else {
-      std::printf("%s\n", line.c_str());
-      log::also_to_file(line);
-    }
-    std::fflush(stdout);
-  };
-
+  JobOutput output(run.host, run.logs_dir, run.srun_labels, std::chrono::milliseconds(run.hold_ms));
   std::string pending;
   char buf[8192];
+  pollfd in{pipefd[0], POLLIN, 0};
   while (true) {
+    output.release(g_stopping.load());
+    const int ready = ::poll(&in, 1, 200);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;
     const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     pending.append(buf, static_cast<size_t>(n));
     size_t start = 0;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-      emit(pending.substr(start, nl - start));
+      output.line(pending.substr(start, nl - start));
     pending.erase(0, start);
   }
-  if (!pending.empty()) emit(pending);
+  if (!pending.empty()) output.line(pending);
   ::close(pipefd[0]);
 
   int status = 0;
@@ -200,6 +201,7 @@ int supervise(const SupervisedRun& run) {
   g_child = 0;
   ::kill(-pid, SIGKILL);  // anything left in mpirun's process group
   reap_orphans();
+  output.finish(g_stopping.exchange(false));
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

@@ -1,6 +1,7 @@
 // Runs a child command (mpirun and its ranks) in its own process group and supervises it: every output line is
-// re-prefixed with `[host:rank]` (from mpirun's --tag-output tags) and teed into <logs>/rank_K.log; SIGINT/SIGTERM
-// are forwarded; if the launcher itself dies, the child gets SIGTERM (PR_SET_PDEATHSIG), so nothing is orphaned.
+// re-prefixed with `[host:rank]` (from mpirun's --tag-output tags) and teed into <logs>/rank_K.log; mpirun's own
+// messages go to <logs>/mpirun.log and, unless kiln stops the job first, to the console (launcher/src/job_output.h);
+// SIGINT/SIGTERM are forwarded; if the launcher itself dies, the child gets SIGTERM (PR_SET_PDEATHSIG), so nothing is orphaned.
 #pragma once
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ struct SupervisedRun {
   std::string logs_dir;            // rank_K.log files (created); empty = no per-rank logs
   std::string host;                // used in the [host:rank] prefix
   bool srun_labels = false;        // lines come from `srun --label` ("3: text") instead of mpirun --tag-output
+  int hold_ms = 3000;              // how long mpirun's (srun's) own messages wait before they reach the console
 };
 
 // Returns the child's exit code (128 + signal when it was killed).
@@ -29,5 +31,9 @@ void terminate_supervised(int grace_ms = 2000);
 bool parse_tagged_line(const std::string& line, int& rank, std::string& text);
 // Parses an `srun --label` line "  3: text". Returns false for unlabelled lines.
 bool parse_srun_label(const std::string& line, int& rank, std::string& text);
+
+// True for a line Open MPI itself writes from inside a process: "[host:pid] text" ("[vm:26973] Read -1, expected
+// 123412, errno = 3", "[vm:812] *** Process received signal ***"). kiln's own lines never start with '['.
+bool is_open_mpi_message(const std::string& text);
 
 }  // namespace kiln::launcher
