@@ -154,16 +154,20 @@ void GradientReducer::finalize() {
 // across ranks each step and report both sides instead of silently averaging unrelated gradients.
 void GradientReducer::check_step_fingerprints() {
   const auto fp = static_cast<int64_t>(fnv(layout_fingerprint(), step_));
-  const at::Tensor all = allgather_on_param_device(at::tensor({static_cast<int64_t>(step_), fp}, at::kLong));
+  const at::Tensor all = allgather_on_param_device(at::tensor({static_cast<int64_t>(step_), fp, step_flags_}, at::kLong));
   const auto a = all.accessor<int64_t, 1>();
-  for (int r = 0; r < comm_.size(); ++r)
-    if (a[2 * r + 1] != fp) {
+  agreed_flags_ = 0;
+  for (int r = 0; r < comm_.size(); ++r) {
+    if (a[3 * r + 1] != fp) {
       std::ostringstream os;
       os << "collective desync: rank " << comm_.rank() << " finished step " << step_ << " (fingerprint " << std::hex
-         << fp << std::dec << ") while rank " << r << " finished step " << a[2 * r] << " (fingerprint " << std::hex
-         << a[2 * r + 1] << ")";
+         << fp << std::dec << ") while rank " << r << " finished step " << a[3 * r] << " (fingerprint " << std::hex
+         << a[3 * r + 1] << ")";
       throw Error(os.str(), ExitCode::kRankFailed);
     }
+    agreed_flags_ |= a[3 * r + 2];
+  }
+  step_flags_ = 0;
 }
 
 // Small CPU tensors in and out; the collective runs where the parameters live (NCCL only reduces CUDA tensors).

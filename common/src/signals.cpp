@@ -8,15 +8,17 @@
 namespace kiln {
 namespace {
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int signo) { g_signal.store(signo); }
+extern "C" void on_signal(int signo) {
+  int none = 0;
+  g_signal.compare_exchange_strong(none, signo);
+}
 }  // namespace
 
 void install_interrupt_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  for (int signo : {SIGINT, SIGTERM, SIGUSR1}) sigaction(signo, &sa, nullptr);
 }
 
 int pending_signal() { return g_signal.load(); }
@@ -25,6 +27,17 @@ void throw_if_interrupted() {
   if (int s = g_signal.load()) throw Interrupted(s);
 }
 
+void request_stop(int signo) { on_signal(signo); }
+
 void raise_interrupt_for_test(int signo) { g_signal.store(signo); }
+
+std::string signal_name(int signo) {
+  switch (signo) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "signal " + std::to_string(signo);
+  }
+}
 
 }  // namespace kiln

@@ -22,24 +22,30 @@ namespace {
 constexpr const char* kRngTensor = "rng/torch_cpu";
 constexpr const char* kOptimizerBlob = "optimizer";
 
-// The epoch in a checkpoint's name ("<arch>_epoch_NNN.kiln"), or -1 for another file.
-int64_t epoch_in_name(const std::string& name) {
-  static const std::regex kCheckpoint(R"(.+_epoch_([0-9]{1,12})\.kiln)");
+constexpr const char* kEpochStatePrefix = "epoch_state/";
+
+// Where a checkpoint's name puts it: (epochs done, global step) for "<arch>_epoch_NNN_step_SSSSSSS.kiln", (epochs
+// done, 0) for "<arch>_epoch_NNN.kiln" — whose steps all come before epoch NNN+1's. nullopt for another file.
+std::optional<std::pair<int64_t, int64_t>> order_in_name(const std::string& name) {
+  static const std::regex kCheckpoint(R"(.+_epoch_([0-9]{1,12})(_step_([0-9]{1,15}))?\.kiln)");
   std::smatch m;
-  return std::regex_match(name, m, kCheckpoint) ? std::stoll(m[1].str()) : -1;
+  if (!std::regex_match(name, m, kCheckpoint)) return std::nullopt;
+  return std::make_pair(std::stoll(m[1].str()), m[3].matched ? std::stoll(m[3].str()) : int64_t{0});
 }
 
-// The files to try, in order: the one `latest` names, then every other checkpoint, newest epoch first.
-std::vector<std::string> resume_candidates(const std::string& dir, const std::string& latest_name) {
-  std::vector<std::pair<int64_t, std::string>> others;
+std::string latest_name(const ResultsLayout& results) {
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name != latest_name && epoch_in_name(name) >= 0) others.emplace_back(epoch_in_name(name), name);
-  }
-  std::sort(others.rbegin(), others.rend());
+  if (!fs::exists(results.latest_pointer(), ec)) return "";
+  std::string name = read_file(results.latest_pointer());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return name;
+}
+
+// The files to try, in order: the one `latest` names, then every other checkpoint, newest first.
+std::vector<std::string> resume_candidates(const std::string& dir, const std::string& latest_name) {
   std::vector<std::string> paths{dir + "/" + latest_name};
-  for (const auto& other : others) paths.push_back(dir + "/" + other.second);
+  for (const auto& name : checkpoint_files_newest_first(dir))
+    if (name != latest_name) paths.push_back(dir + "/" + name);
   return paths;
 }
 }  // namespace
@@ -58,6 +64,13 @@ ModelFile make_model_file(const CheckpointContent& c) {
   if (c.state) {
     f.meta["epoch"] = c.state->epoch;
     f.meta["global_step"] = c.state->global_step;
+    const EpochPosition& at = c.state->position;
+    if (at.steps > 0) {
+      f.meta["step_in_epoch"] = at.steps;
+      f.meta["samples_consumed"] = at.consumed;
+      for (size_t r = 0; r < at.rank_state.size(); ++r)
+        f.tensors[kEpochStatePrefix + std::to_string(r)] = at.rank_state[r];
+    }
     nlohmann::json history = nlohmann::json::array();
     for (const auto& r : c.state->history) history.push_back(r.to_json());
     f.meta["history"] = history;
@@ -75,13 +88,48 @@ ModelFile make_model_file(const CheckpointContent& c) {
   return f;
 }
 
+std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c) {
+  const std::string& arch = c.net->architecture().arch;
+  return c.state->position.steps > 0 ? results.checkpoint_name(arch, c.state->epoch, c.state->global_step)
+                                     : results.checkpoint_name(arch, c.state->epoch);
+}
+
 std::string save_checkpoint(const ResultsLayout& results, const CheckpointContent& c) {
   fs::create_directories(results.checkpoints());
-  const std::string name = results.checkpoint_name(c.net->architecture().arch, c.state->epoch);
+  const std::string name = checkpoint_file_name(results, c);
   const std::string path = results.checkpoints() + "/" + name;
   write_model_file(path, make_model_file(c));
   atomic_write_string(results.latest_pointer(), name + "\n");
   return path;
+}
+
+std::vector<std::string> checkpoint_files_newest_first(const std::string& dir) {
+  std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (auto order = order_in_name(name)) found.emplace_back(*order, name);
+  }
+  std::sort(found.rbegin(), found.rend());
+  std::vector<std::string> names;
+  for (auto& f : found) names.push_back(std::move(f.second));
+  return names;
+}
+
+std::vector<std::string> remove_old_checkpoints(const ResultsLayout& results, int64_t keep) {
+  std::vector<std::string> removed;
+  if (keep <= 0) return removed;
+  const std::string latest = latest_name(results);
+  int64_t kept = 0;
+  for (const auto& name : checkpoint_files_newest_first(results.checkpoints())) {
+    if (name == latest || kept < keep) {
+      ++kept;
+      continue;
+    }
+    std::error_code ec;
+    if (fs::remove(results.checkpoints() + "/" + name, ec)) removed.push_back(name);
+  }
+  return removed;
 }
 
 std::string save_final_model(const ResultsLayout& results, CheckpointContent c) {
@@ -94,8 +142,7 @@ std::string save_final_model(const ResultsLayout& results, CheckpointContent c) 
 std::optional<ResumePoint> resume_point(const ResultsLayout& results) {
   const fs::path pointer = results.latest_pointer();
   if (!fs::exists(pointer)) return std::nullopt;
-  std::string name = read_file(pointer.string());
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const std::string name = latest_name(results);
   std::vector<std::string> skipped;  // "<file>: <why>"
   for (const std::string& path : resume_candidates(results.checkpoints(), name)) {
     if (!fs::is_regular_file(path)) {  // only `latest`'s target can be missing (or be "")
@@ -140,6 +187,15 @@ TrainState resume_from(const std::string& path, const ModelFile& file, networks:
   s.epoch = file.meta.at("epoch");
   s.global_step = file.meta.at("global_step");
   for (const auto& r : file.meta.at("history")) s.history.push_back(EpochRecord::from_json(r));
+  s.position.steps = file.meta.value("step_in_epoch", int64_t{0});
+  s.position.consumed = file.meta.value("samples_consumed", int64_t{0});
+  for (int r = 0; s.position.steps > 0; ++r) {
+    auto it = file.tensors.find(kEpochStatePrefix + std::to_string(r));
+    if (it == file.tensors.end()) break;
+    s.position.rank_state.push_back(it->second);
+  }
+  if (s.position.steps > 0 && s.position.rank_state.empty())
+    throw DataError(path + ": a mid-epoch checkpoint without the ranks' epoch state");
   return s;
 }
 

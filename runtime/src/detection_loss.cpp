@@ -31,6 +31,13 @@ std::vector<double> ObjectiveWeights::epoch_sums() const {
   return s;
 }
 
+void ObjectiveWeights::restore_epoch_sums(const std::vector<double>& sums) {
+  const size_t C = cov_.size();
+  if (sums.size() != 2 * C) throw Error(log::cat("objective weights: ", sums.size(), " epoch sums for ", C, " classes"));
+  cov_sum_.assign(sums.begin(), sums.begin() + static_cast<std::ptrdiff_t>(C));
+  bbox_sum_.assign(sums.begin() + static_cast<std::ptrdiff_t>(C), sums.end());
+}
+
 void ObjectiveWeights::end_epoch(const std::vector<double>& sums) {
   const size_t C = cov_.size();
   if (sums.size() != 2 * C) throw Error(log::cat("objective weights: ", sums.size(), " sums for ", C, " classes"));

@@ -92,6 +92,7 @@ class DetectnetTask final : public TrainingTask {
   // The autoweighting sums are reduced with the epoch's metrics (TAO all-reduces them), so every rank agrees.
   std::vector<double> epoch_sums() const override { return weights_.epoch_sums(); }
   void end_epoch(const std::vector<double>& summed) override { weights_.end_epoch(summed); }
+  void restore_epoch_sums(const std::vector<double>& sums) override { weights_.restore_epoch_sums(sums); }
 
   void validate(EpochRecord& rec) override {
     metrics_ = evaluate_detection(run_->net, *val_, cfg_, run_->dist);

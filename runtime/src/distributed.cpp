@@ -152,6 +152,14 @@ void Distributed::sum(at::Tensor& t) {
   t.copy_(on_device);
 }
 
+at::Tensor Distributed::all_gather(const at::Tensor& mine) {
+  if (!comm_) return mine.clone();
+  const at::Tensor in = mine.contiguous().to(device_);  // NCCL gathers CUDA tensors only
+  at::Tensor all = at::empty({world_size() * mine.numel()}, in.options());
+  collectives::wait_ok(comm_->allgather(in, all));
+  return all.cpu();
+}
+
 void Distributed::average(const std::vector<at::Tensor>& tensors) {
   if (!comm_) return;
   for (const auto& t : tensors) {

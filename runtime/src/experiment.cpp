@@ -21,6 +21,15 @@ void require(std::vector<specs::SpecIssue>& issues, const specs::Spec& spec, con
 
 }  // namespace
 
+CheckpointPolicy read_checkpoint_policy(const specs::Spec& spec, const std::string& group) {
+  CheckpointPolicy p;
+  p.every_epochs = spec.get_int(group + ".checkpoint_interval");
+  p.every_steps = spec.get_int(group + ".checkpoint_interval_steps");
+  p.every_minutes = spec.get_float(group + ".checkpoint_interval_minutes");
+  p.keep = spec.get_int(group + ".checkpoints_to_keep");
+  return p;
+}
+
 data::ImageShape parse_image_size(const std::string& chw) {
   data::ImageShape s;
   char c1 = 0, c2 = 0;
@@ -70,7 +79,7 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
   c.n_epochs = spec.get_int("train_config.n_epochs");
   c.n_workers = spec.get_int("train_config.n_workers");
   c.random_seed = spec.get_int("train_config.random_seed");
-  c.checkpoint_interval = spec.get_int("train_config.checkpoint_interval");
+  c.checkpoints = read_checkpoint_policy(spec, "train_config");
   c.pretrained_model_path = spec.get_string("train_config.pretrained_model_path");
   c.label_smoothing = spec.get_float("train_config.label_smoothing");
 

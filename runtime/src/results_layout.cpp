@@ -32,6 +32,13 @@ std::string ResultsLayout::checkpoint_name(const std::string& arch, int64_t epoc
   return name;
 }
 
+std::string ResultsLayout::checkpoint_name(const std::string& arch, int64_t epoch, int64_t step) const {
+  char name[128];
+  std::snprintf(name, sizeof name, "%s_epoch_%03lld_step_%07lld.kiln", arch.c_str(), static_cast<long long>(epoch),
+                static_cast<long long>(step));
+  return name;
+}
+
 void remove_stale_temp_files(const ResultsLayout& results) {
   for (const std::string& dir : {results.dir(), results.checkpoints()}) {
     for (const std::string& name : kiln::remove_stale_temp_files(dir)) {

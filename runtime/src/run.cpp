@@ -14,10 +14,12 @@
 #include "kiln/common/signals.h"
 #include "kiln/data/sampler.h"
 #include "kiln/runtime/checkpoint.h"
+#include "kiln/runtime/checkpoint_writer.h"
 #include "kiln/runtime/device.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/run_start.h"
 #include "kiln/runtime/status_schema.h"
+#include "epoch_state.h"
 
 namespace kiln::runtime {
 namespace {
@@ -26,6 +28,12 @@ using Clock = std::chrono::steady_clock;
 const Clock::time_point g_process_start = Clock::now();  // static initialisation: as good as process start
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// What the ranks agree on after every step (GradientReducer::set_step_flags, the OR over ranks): a stop was
+// requested on some rank (a signal, or the launcher's STOP; the signal's number rides in bits 8-15), and rank 0's
+// clock says a timed checkpoint is due.
+constexpr int64_t kStopFlag = 1, kTimedCheckpointFlag = 2;
+int signal_in(int64_t flags) { return static_cast<int>((flags >> 8) & 0xff); }
 
 }  // namespace
 
@@ -36,10 +44,20 @@ LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, in
   return schedule;
 }
 
-CheckpointCadence::CheckpointCadence(int64_t interval) : interval_(std::max<int64_t>(1, interval)) {}
+CheckpointCadence::CheckpointCadence(const CheckpointPolicy& policy) : policy_(policy) {
+  policy_.every_epochs = std::max<int64_t>(1, policy_.every_epochs);
+}
 
 bool CheckpointCadence::due(int64_t epochs_done, int64_t n_epochs) const {
-  return epochs_done % interval_ == 0 || epochs_done == n_epochs;
+  return epochs_done % policy_.every_epochs == 0 || epochs_done == n_epochs;
+}
+
+bool CheckpointCadence::step_due(int64_t global_step) const {
+  return policy_.every_steps > 0 && global_step % policy_.every_steps == 0;
+}
+
+bool CheckpointCadence::time_due(double seconds_since_last) const {
+  return policy_.every_minutes > 0 && seconds_since_last >= policy_.every_minutes * 60;
 }
 
 bool validation_due(int64_t epochs_done, int64_t n_epochs, int64_t period, int64_t first) {
@@ -64,6 +82,11 @@ struct Run::Loop {
   TrainState state;
   std::unique_ptr<collectives::GradientReducer> reducer;
   std::optional<CheckpointContent> content;
+  std::optional<CheckpointWriter> writer;  // rank 0
+  Clock::time_point last_checkpoint = Clock::now();
+  EpochTally resumed;                // a mid-epoch resume: this rank's tally when the checkpoint was taken
+  int stop_signal = 0;               // the ranks agreed to stop (on this signal)
+  bool checkpoint_at_epoch_end = false;  // a step or time cadence fell on the epoch's last step
   bool first_step_logged = false;
   double timed_seconds = 0;  // wall time of the epochs this process ran (steps, validation, reports)
   int64_t timed_epochs = 0;
@@ -75,7 +98,7 @@ struct Run::Loop {
         s(r.settings_),
         dist(r.dist_),
         format(t.report_format()),
-        cadence(r.settings_.checkpoint_interval) {}
+        cadence(r.settings_.checkpoints) {}
 
   void set_up_rank() {
     ensure_writable_dir(run.results_.dir());
@@ -85,6 +108,7 @@ struct Run::Loop {
     if (!dist.is_root()) return;
     status.emplace(run.results_.status());
     remove_stale_temp_files(run.results_);  // before this run writes any
+    writer.emplace(run.results_, s.checkpoints.keep);
   }
 
   // The data: this rank's share of every epoch comes from the distributed sampler.
@@ -109,6 +133,7 @@ struct Run::Loop {
     if (start.latest) resume();
     move_run_to(start, dist.device());  // restored on the CPU, then moved
     reducer = make_reducer(dist, *start.net, start.params, s.data_parallel);
+    if (state.position.steps > 0) restore_epoch_position();
     content = CheckpointContent{start.net.get(), start.optimizer.get(), &state, s.spec_yaml, task.class_names(),
                                 dist.world_size(), global_batch};
     task.prepare(RunContext{dist, run.results_, dist.device(), *start.net, *start.optimizer, reducer.get()});
@@ -118,7 +143,9 @@ struct Run::Loop {
     state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
     dist.set_step(state.global_step);  // a failure before the first step is named at this step, not at 0
     task.restore(start.source->meta);
-    log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch, ", step ", state.global_step, ")"));
+    log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch,
+                       state.position.steps > 0 ? log::cat(" + ", state.position.steps, " step(s)") : "", ", step ",
+                       state.global_step, ")"));
     const nlohmann::json& meta = start.source->meta;
     explain_batch_change(meta.value("world_size", 1), meta.value("global_batch", int64_t{0}));
   }
@@ -140,6 +167,60 @@ struct Run::Loop {
     if (s.data_parallel.linear_lr_scaling && saved_world != dist.world_size())
       os << ", and the learning rate is now scaled for " << dist.world_size() << " rank(s) instead of " << saved_world;
     log::warn(os.str() + ".");
+  }
+
+  // A mid-epoch checkpoint: each rank takes back its own tally and batch-norm buffers (after the broadcast of rank
+  // 0's), so the epoch ends as it would have. On another world size the ranks' tallies are merged into rank 0's and
+  // the buffers stay rank 0's: the epoch's remaining samples are still each seen once, but not bit for bit.
+  void restore_epoch_position() {
+    const auto& saved = state.position.rank_state;
+    if (static_cast<int>(saved.size()) == dist.world_size()) {
+      resumed = unpack_epoch_state(saved[static_cast<size_t>(dist.rank())], module_buffers(*start.net));
+      return;
+    }
+    log::warn(log::cat("The checkpoint was taken inside epoch ", state.epoch + 1, " by ", saved.size(),
+                       " rank(s); on ", dist.world_size(), " the epoch goes on with the samples it has not seen, "
+                       "but its metrics and batch-norm statistics are not those of an uninterrupted run"));
+    if (dist.is_root()) resumed = merged_tally(saved);
+  }
+
+  // The flags this rank brings to the step's agreement.
+  int64_t own_step_flags() const {
+    int64_t flags = 0;
+    if (const int signo = pending_signal()) flags |= kStopFlag | (static_cast<int64_t>(signo & 0xff) << 8);
+    if (dist.is_root() && cadence.time_due(seconds_since(last_checkpoint))) flags |= kTimedCheckpointFlag;
+    return flags;
+  }
+
+  // Rank 0 hands the checkpoint to the background writer; returns its path. The stall is the copy.
+  std::string save(const std::string& kind) {
+    const auto t0 = Clock::now();
+    content->extra = task.checkpoint_extra();
+    const std::string path = writer->save(checkpoint_file_name(run.results_, *content), make_model_file(*content));
+    last_checkpoint = Clock::now();
+    log::info(log::cat("Checkpoint: ", path, " (", kind, "; training paused ", std::fixed, std::setprecision(1),
+                       1000 * seconds_since(t0), " ms)"));
+    return path;
+  }
+
+  // A checkpoint inside epoch `epoch` after `steps` of its steps: every rank's tally and buffers are gathered (one
+  // all-gather, every rank takes part), rank 0 writes them with the weights.
+  void save_mid_epoch(int64_t steps, int64_t consumed, EpochTally tally, const std::string& kind) {
+    tally.task_sums = task.epoch_sums();
+    const at::Tensor mine = pack_epoch_state(tally, module_buffers(*start.net));
+    const at::Tensor all = dist.all_gather(mine);
+    if (!dist.is_root()) return;
+    state.position = EpochPosition{steps, consumed, {}};
+    for (int r = 0; r < dist.world_size(); ++r) state.position.rank_state.push_back(all.narrow(0, r * mine.numel(), mine.numel()));
+    save(kind);
+    state.position = EpochPosition{};
+  }
+
+  // Every rank, once the ranks agreed to stop and the checkpoint is durable.
+  [[noreturn]] void stop(const std::string& where) {
+    if (writer) writer->wait();
+    throw StoppedBySignal(stop_signal, " (" + signal_name(stop_signal) + ") " + where +
+                                           "; a checkpoint was saved there: the same command resumes from it");
   }
 
   // A task that validates but whose first validation epoch lies beyond the last: nothing would report a validation
@@ -179,39 +260,66 @@ struct Run::Loop {
                        seconds_since(g_process_start), " s after this rank started"));
   }
 
-  // The steps of one epoch; returns its record with the metrics summed over every rank.
+  // The steps of one epoch (the rest of it, after a mid-epoch resume); returns its record with the metrics summed
+  // over every rank.
   EpochRecord train_epoch(int64_t epoch) {
     sampler->set_epoch(epoch);
-    std::unique_ptr<EpochSteps> steps = task.epoch(epoch, sampler->indices());
+    const EpochPosition from = std::exchange(state.position, EpochPosition{});
+    const std::vector<size_t> indices = sampler->indices(static_cast<size_t>(from.consumed));
+    const int64_t epoch_steps = from.steps + static_cast<int64_t>(indices.size()) / s.batch_size;
+    EpochTally tally = from.steps > 0 ? std::exchange(resumed, EpochTally{}) : EpochTally{};
+    std::unique_ptr<EpochSteps> steps = task.epoch(epoch, indices);
+    if (from.steps > 0) task.restore_epoch_sums(tally.task_sums);
     std::optional<Progress> progress;
     if (dist.is_root()) {
-      progress.emplace(log::cat("Epoch ", epoch + 1, "/", s.n_epochs), steps_per_epoch);
+      progress.emplace(log::cat("Epoch ", epoch + 1, "/", s.n_epochs), epoch_steps);
       const int64_t epochs_after = s.n_epochs - epoch - 1;  // the run's ETA: at the pace of the epochs so far
       progress->set_after(epochs_after * steps_per_epoch,
                           timed_epochs ? static_cast<double>(epochs_after) * timed_seconds / timed_epochs : -1.0);
     }
     const auto t0 = Clock::now();
-    double loss_sum = 0, lr = 0;
-    int64_t correct = 0, seen = 0, step_in_epoch = 0;
+    double lr = 0;
+    int64_t step_in_epoch = from.steps, consumed = from.consumed;
     while (steps->next()) {
-      throw_if_interrupted();
       dist.check();
       dist.set_step(state.global_step);
       lr = schedule.at(state.global_step, total_steps);
+      const int64_t flags = own_step_flags();
+      if (reducer) reducer->set_step_flags(flags);
       const StepStats r = steps->run(lr);
-      ++state.global_step, ++step_in_epoch;
+      const int64_t agreed = reducer ? reducer->agreed_step_flags() : flags;
+      ++state.global_step, ++step_in_epoch, consumed += global_batch;
       log_first_step();
-      loss_sum += r.loss * static_cast<double>(r.images);
-      correct += r.correct;
-      seen += r.images;
-      if (progress) progress->update(step_in_epoch, log::cat("loss ", std::setprecision(4), loss_sum / seen, " lr ", lr));
+      tally.loss_sum += r.loss * static_cast<double>(r.images);
+      tally.correct += r.correct;
+      tally.seen += r.images;
+      if (progress)
+        progress->update(step_in_epoch, log::cat("loss ", std::setprecision(4), tally.loss_sum / tally.seen, " lr ", lr));
+      after_step(agreed, epoch, step_in_epoch == epoch_steps, step_in_epoch, consumed, tally);
     }
     const double seconds = seconds_since(t0);
     steps.reset();
-    EpochRecord rec = sum_epoch(epoch, loss_sum, correct, seen, seconds);
+    EpochRecord rec = sum_epoch(epoch, tally.loss_sum, tally.correct, tally.seen, seconds);
     rec.lr = lr;
     if (progress) progress->finish(epoch_summary(rec));
     return rec;
+  }
+
+  // What the agreed flags and the step cadence ask for after a step: a checkpoint here (inside the epoch; at its
+  // last step the epoch's end writes it), and for a stop, the end of the run.
+  void after_step(int64_t agreed, int64_t epoch, bool epoch_done, int64_t step_in_epoch, int64_t consumed,
+                  const EpochTally& tally) {
+    if (agreed & kStopFlag) stop_signal = pending_signal() ? pending_signal() : signal_in(agreed);
+    const bool timed = agreed & kTimedCheckpointFlag, stepped = cadence.step_due(state.global_step);
+    if (!stop_signal && !timed && !stepped) return;
+    if (epoch_done) {
+      checkpoint_at_epoch_end = true;
+      return;
+    }
+    save_mid_epoch(step_in_epoch, consumed, tally,
+                   stop_signal ? "stop requested" : timed ? "checkpoint_interval_minutes" : "checkpoint_interval_steps");
+    if (stop_signal)
+      stop(log::cat("after step ", state.global_step, " (epoch ", epoch + 1, ", step ", step_in_epoch, ")"));
   }
 
   // Epoch metrics over all ranks in one reduction (with the task's own sums); batch-norm statistics averaged so
@@ -259,9 +367,8 @@ struct Run::Loop {
     plot_training_curves(state.history, run.results_.curves(), "kiln " + start.net->architecture().summary(),
                          format.metric);
     if (validated) task.write_validation(run.results_);
-    content->extra = task.checkpoint_extra();
-    if (cadence.due(state.epoch, s.n_epochs))
-      log::info("Checkpoint: " + save_checkpoint(run.results_, *content));
+    const bool due = cadence.due(state.epoch, s.n_epochs);
+    if (due || checkpoint_at_epoch_end) save(due ? "checkpoint_interval" : stop_signal ? "stop requested" : "cadence");
   }
 
   void train_epochs() {
@@ -275,13 +382,16 @@ struct Run::Loop {
       state.epoch = epoch + 1;
       state.history.push_back(rec);
       report_epoch(rec, validated);
+      checkpoint_at_epoch_end = false;
       timed_seconds += seconds_since(t0), ++timed_epochs;
+      if (stop_signal && state.epoch < s.n_epochs) stop(log::cat("after epoch ", state.epoch, " (step ", state.global_step, ")"));
     }
   }
 
   // The final model: weights, architecture, classes and spec (no optimizer state).
   void finish() {
     if (dist.is_root()) {
+      writer->wait();
       content->extra = task.checkpoint_extra();
       save_final_model(run.results_, *content);
       status->write(StatusLog::Status::kSuccess, "Training finished successfully.",
@@ -315,6 +425,10 @@ void run_training(const RunOptions& options, const std::function<LoadedTask()>& 
     LoadedTask loaded = load();
     dist.emplace(options.rank, select_device(options.device, options.rank));
     Run(options, std::move(loaded.settings), *dist).train(*loaded.task, status);
+  } catch (const StoppedBySignal& e) {
+    // Every rank stops alike at the agreed step: nobody is told to abort.
+    if (status) status->write(StatusLog::Status::kFailure, e.what());
+    throw;
   } catch (const std::exception& e) {
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a heartbeat
     // instead of hanging in an all-reduce); the error itself still reaches main().

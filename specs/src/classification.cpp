@@ -146,7 +146,7 @@ Field train_config() {
             "Warm-up from base × min_lr_ratio, then a cosine decay to it.");
   return group(
       "train_config",
-      {integer("batch_size_per_gpu", 64, "Batch size per rank (the global batch is this × ranks).", 1, 65536),
+      detail::with_checkpoint_fields({integer("batch_size_per_gpu", 64, "Batch size per rank (the global batch is this × ranks).", 1, 65536),
        integer("n_epochs", 10, "Training epochs.", 1, 100000),
        integer("n_workers", 2, "Data loader threads per rank.", 0, 64),
        integer("random_seed", 42, "Seed for initialisation, shuffling and augmentation.", 0, 2147483647.0),
@@ -162,7 +162,7 @@ Field train_config() {
        one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step)."),
        detail::data_parallel_group("none: learning_rate as written; linear: learning_rate × ranks, TAO's rule for "
                                    "classification (docs/specs.md, 'Learning rate and ranks').",
-                                   "Multi-rank training (ignored on one rank).")},
+                                   "Multi-rank training (ignored on one rank).")}),
       "Training.");
 }
 

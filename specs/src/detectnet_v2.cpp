@@ -317,7 +317,7 @@ Field training_config() {
                               real("beta2", 0.999, "Second-moment decay.", 0, 0.99999)});
   return group(
       "training_config",
-      {integer("batch_size_per_gpu", 8, "Batch size per rank (the global batch is this × ranks).", 1, 65536),
+      detail::with_checkpoint_fields({integer("batch_size_per_gpu", 8, "Batch size per rank (the global batch is this × ranks).", 1, 65536),
        integer("num_epochs", 120, "Training epochs.", 1, 100000),
        integer("checkpoint_interval", 10, "Save a checkpoint every N epochs.", 1, 100000),
        one_of("learning_rate", {schedule}, "soft_start_annealing_schedule", "Learning-rate schedule (per step)."),
@@ -335,7 +335,7 @@ Field training_config() {
        integer("n_workers", 2, "Data loader threads per rank (kiln addition).", 0, 64),
        detail::data_parallel_group("none: the rates as written, as TAO's DetectNet_v2; linear: min and max "
                                    "learning rates × ranks (docs/specs.md, 'Learning rate and ranks').",
-                                   "Multi-rank training (kiln addition; ignored on one rank).")},
+                                   "Multi-rank training (kiln addition; ignored on one rank).")}),
       "Training (TAO's training_config).");
 }
 

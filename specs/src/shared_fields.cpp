@@ -1,6 +1,9 @@
 // Schema pieces shared by the classification and DetectNet_v2 specs (shared_fields.h).
 #include "shared_fields.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace kiln::specs::detail {
 
 Field data_parallel_group(std::string lr_scaling_doc, std::string doc) {
@@ -12,6 +15,21 @@ Field data_parallel_group(std::string lr_scaling_doc, std::string doc) {
                 enumeration("gradient_compression", {"none", "fp16", "bf16"}, std::string("none"),
                             "Gradients travel as 16-bit floats, are averaged, and are cast back.")},
                std::move(doc));
+}
+
+std::vector<Field> with_checkpoint_fields(std::vector<Field> fields) {
+  auto at = std::find_if(fields.begin(), fields.end(), [](const Field& f) { return f.name == "checkpoint_interval"; });
+  if (at == fields.end()) throw std::logic_error("with_checkpoint_fields: no checkpoint_interval field");
+  fields.insert(at + 1,
+                {integer("checkpoint_interval_steps", 0,
+                         "Also save a checkpoint every N optimizer steps, mid-epoch too (0 = off; kiln addition).", 0,
+                         1e12),
+                 real("checkpoint_interval_minutes", 0,
+                      "Also save a checkpoint every N minutes of training (0 = off; kiln addition).", 0, 1e6),
+                 integer("checkpoints_to_keep", 0,
+                         "Keep only the newest N checkpoint files; 0 keeps them all, as TAO does (kiln addition).", 0,
+                         1e6)});
+  return fields;
 }
 
 }  // namespace kiln::specs::detail

@@ -1,6 +1,7 @@
 // Schema pieces that more than one spec uses (internal to kiln_specs).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "kiln/specs/spec.h"
 
@@ -8,5 +9,9 @@ namespace kiln::specs::detail {
 
 // train_config.data_parallel / training_config.data_parallel: lr_scaling, bucket sizes, gradient compression.
 Field data_parallel_group(std::string lr_scaling_doc, std::string doc);
+
+// `fields` with the step- and time-based checkpoint keys (checkpoint_interval_steps, checkpoint_interval_minutes,
+// checkpoints_to_keep) inserted after its checkpoint_interval, where a reader of the spec's docs looks for them.
+std::vector<Field> with_checkpoint_fields(std::vector<Field> fields);
 
 }  // namespace kiln::specs::detail

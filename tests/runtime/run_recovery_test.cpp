@@ -161,3 +161,73 @@ TEST(RunRecovery, CheckpointOnAFullDiskFailsAndLeavesLatestAndNoTempFile) {
 }
 
 }  // namespace
+
+// A signal mid-epoch: the run finishes the step it is in, writes a checkpoint of exactly that step and stops with
+// 128 + the signal; the same command resumes there and ends with the weights and history of an uninterrupted run.
+TEST(RunRecovery, AStopMidEpochResumesBitForBit) {
+  RunDir whole("whole"), parts("parts");
+  train_in(whole.path, synthetic_settings(3, 1, 0));
+  // 4 steps per epoch: the signal arrives during step 6 (epoch 2); the ranks agree on it after step 7.
+  try {
+    train_in(parts.path, synthetic_settings(3, 1, 0), -1, /*signal_after=*/6);
+    FAIL() << "the run was not stopped";
+  } catch (const StoppedBySignal& e) {
+    EXPECT_EQ(e.code(), kiln::ExitCode::kSigTerm);
+    EXPECT_NE(std::string(e.what()).find("(SIGTERM) after step 7 (epoch 2, step 3)"), std::string::npos) << e.what();
+  }
+  kiln::raise_interrupt_for_test(0);
+  const ResultsLayout p(parts.path.string()), w(whole.path.string());
+  EXPECT_EQ(kiln::read_file(p.latest_pointer()), "lenet5_epoch_001_step_0000007.kiln\n");
+  EXPECT_FALSE(fs::exists(p.model()));
+  const auto saved = read_model_file(p.checkpoints() + "/lenet5_epoch_001_step_0000007.kiln");
+  EXPECT_EQ(saved.meta.at("step_in_epoch"), 3);
+  EXPECT_EQ(saved.meta.at("samples_consumed"), 48);
+
+  train_in(parts.path, synthetic_settings(3, 1, 0));
+  EXPECT_TRUE(at::equal(weights_of(w.model()), weights_of(p.model())));
+  EXPECT_EQ(lines(w.history()).size(), lines(p.history()).size());
+  // Losses summed across the interruption equal the uninterrupted epoch's (the rank's tally was checkpointed).
+  EXPECT_EQ(lines(w.history())[2].substr(0, 20), lines(p.history())[2].substr(0, 20));
+}
+
+TEST(RunRecovery, AStopOnAnEpochsLastStepSavesTheEpochAndStops) {
+  RunDir dir;
+  try {
+    train_in(dir.path, synthetic_settings(3, 2, 0), -1, /*signal_after=*/3);  // agreed after step 4, epoch 1's last
+    FAIL() << "the run was not stopped";
+  } catch (const StoppedBySignal& e) {
+    EXPECT_NE(std::string(e.what()).find("after epoch 1 (step 4)"), std::string::npos) << e.what();
+  }
+  kiln::raise_interrupt_for_test(0);
+  // checkpoint_interval 2 would skip epoch 1; the stop saves it.
+  EXPECT_EQ(kiln::read_file(ResultsLayout(dir.path.string()).latest_pointer()), "lenet5_epoch_001.kiln\n");
+}
+
+TEST(RunRecovery, CheckpointsEveryNStepsKeepingTheNewestK) {
+  RunDir dir;
+  RunSettings s = synthetic_settings(3, 1, 0);
+  s.checkpoints.every_steps = 3;
+  s.checkpoints.keep = 2;
+  train_in(dir.path, s);
+  const ResultsLayout r(dir.path.string());
+  // Steps 3, 6 and 9 fall inside epochs 1, 2 and 3; epochs end at 4, 8 and 12. The newest two stay.
+  EXPECT_EQ(files_in(r.checkpoints()),
+            (std::vector<std::string>{"latest", "lenet5_epoch_002_step_0000009.kiln", "lenet5_epoch_003.kiln"}));
+}
+
+TEST(RunRecovery, CheckpointFilesSortByEpochThenStep) {
+  RunDir dir;
+  const ResultsLayout r(dir.path.string());
+  fs::create_directories(r.checkpoints());
+  for (const char* name : {"a_epoch_001.kiln", "a_epoch_001_step_0000007.kiln", "a_epoch_000_step_0000003.kiln",
+                           "a_epoch_002.kiln", "notes.txt"})
+    std::ofstream(r.checkpoints() + "/" + name) << "x";
+  EXPECT_EQ(checkpoint_files_newest_first(r.checkpoints()),
+            (std::vector<std::string>{"a_epoch_002.kiln", "a_epoch_001_step_0000007.kiln", "a_epoch_001.kiln",
+                                      "a_epoch_000_step_0000003.kiln"}));
+  std::ofstream(r.latest_pointer()) << "a_epoch_000_step_0000003.kiln\n";
+  EXPECT_EQ(remove_old_checkpoints(r, 1),
+            (std::vector<std::string>{"a_epoch_001_step_0000007.kiln", "a_epoch_001.kiln"}));
+  EXPECT_EQ(files_in(r.checkpoints()), (std::vector<std::string>{"a_epoch_000_step_0000003.kiln", "a_epoch_002.kiln",
+                                                                  "latest", "notes.txt"}));
+}

@@ -45,12 +45,24 @@ TEST(ResultsLayout, DefaultsToTheFileFolderThenTheWorkingDirectory) {
 }
 
 TEST(RunCadence, CheckpointsEveryIntervalAndAfterTheLastEpoch) {
-  const CheckpointCadence every2(2);
+  const CheckpointCadence every2(CheckpointPolicy{2});
   std::vector<int64_t> due;
   for (int64_t e = 1; e <= 5; ++e)
     if (every2.due(e, 5)) due.push_back(e);
   EXPECT_EQ(due, (std::vector<int64_t>{2, 4, 5}));
-  EXPECT_TRUE(CheckpointCadence(0).due(3, 5));  // an interval below 1 checkpoints every epoch
+  EXPECT_TRUE(CheckpointCadence(CheckpointPolicy{0}).due(3, 5));  // an interval below 1 checkpoints every epoch
+}
+
+TEST(RunCadence, StepAndTimeCadencesAreOffAtZero) {
+  CheckpointPolicy p;
+  EXPECT_FALSE(CheckpointCadence(p).step_due(100));
+  EXPECT_FALSE(CheckpointCadence(p).time_due(1e9));
+  p.every_steps = 25, p.every_minutes = 0.5;
+  const CheckpointCadence c(p);
+  EXPECT_TRUE(c.step_due(50));
+  EXPECT_FALSE(c.step_due(51));
+  EXPECT_FALSE(c.time_due(29.9));
+  EXPECT_TRUE(c.time_due(30.0));
 }
 
 TEST(RunCadence, ValidatesEveryPeriodFromTheFirstEpochAndAfterTheLast) {

@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "kiln/common/signals.h"
 #include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/distributed.h"
 #include "kiln/runtime/run.h"
@@ -34,8 +37,13 @@ struct RunDir {
 class SyntheticSteps final : public EpochSteps {
  public:
   SyntheticSteps(const at::Tensor& images, const at::Tensor& labels, std::vector<size_t> indices, int64_t batch,
-                 TrainStep& step)
-      : images_(images), labels_(labels), indices_(std::move(indices)), batch_(batch), step_(step) {}
+                 TrainStep& step, std::function<void()> after_step = {})
+      : images_(images),
+        labels_(labels),
+        indices_(std::move(indices)),
+        batch_(batch),
+        step_(step),
+        after_step_(std::move(after_step)) {}
   bool next() override { return at_ + static_cast<size_t>(batch_) <= indices_.size(); }
   StepStats run(double lr) override {
     std::vector<int64_t> pick(indices_.begin() + static_cast<std::ptrdiff_t>(at_),
@@ -43,6 +51,7 @@ class SyntheticSteps final : public EpochSteps {
     at_ += static_cast<size_t>(batch_);
     const at::Tensor idx = at::tensor(pick, at::kLong);
     const StepResult r = step_.run(images_.index_select(0, idx), labels_.index_select(0, idx), lr);
+    if (after_step_) after_step_();
     return {r.loss, batch_, r.correct};
   }
 
@@ -51,6 +60,7 @@ class SyntheticSteps final : public EpochSteps {
   std::vector<size_t> indices_;
   int64_t batch_;
   TrainStep& step_;
+  std::function<void()> after_step_;
   size_t at_ = 0;
 };
 
@@ -58,6 +68,8 @@ class SyntheticTask final : public TrainingTask {
  public:
   int validations = 0;
   int64_t fail_in_epoch = -1;  // 0-based epoch whose first batch throws, as an interrupted run
+  int64_t signal_after = -1;   // steps (of this process) after which a SIGTERM arrives; -1: none
+  int64_t steps_run = 0;
 
   SyntheticTask() {
     at::Generator gen = at::detail::createCPUGenerator(7);
@@ -72,7 +84,9 @@ class SyntheticTask final : public TrainingTask {
   void prepare(const RunContext& run) override { step_.emplace(run.net, run.optimizer, RegularizerConfig{}, 0.0); }
   std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) override {
     if (epoch == fail_in_epoch) throw kiln::Error("stopped in epoch " + std::to_string(epoch + 1));
-    return std::make_unique<SyntheticSteps>(images_, labels_, indices, 16, *step_);
+    return std::make_unique<SyntheticSteps>(images_, labels_, indices, 16, *step_, [this] {
+      if (++steps_run == signal_after) kiln::raise_interrupt_for_test(SIGTERM);
+    });
   }
   void validate(EpochRecord& rec) override {
     ++validations;
@@ -100,7 +114,7 @@ inline RunSettings synthetic_settings(int64_t n_epochs, int64_t checkpoint_inter
   s.arch.arch = "lenet5";
   s.batch_size = 16, s.n_epochs = n_epochs, s.random_seed = 3;
   s.batch_size_key = "train_config.batch_size_per_gpu";
-  s.checkpoint_interval = checkpoint_interval;
+  s.checkpoints.every_epochs = checkpoint_interval;
   s.validation_period = validation_period;
   s.schedule.kind = LrSchedule::Kind::kStep;
   s.schedule.learning_rate = 0.05;
@@ -111,13 +125,14 @@ inline RunSettings synthetic_settings(int64_t n_epochs, int64_t checkpoint_inter
 
 // Trains the synthetic task in `dir` on one rank; returns the task (to inspect what the skeleton asked of it).
 inline std::unique_ptr<SyntheticTask> train_in(const std::filesystem::path& dir, const RunSettings& settings,
-                                               int64_t fail_in_epoch = -1) {
+                                               int64_t fail_in_epoch = -1, int64_t signal_after = -1) {
   RunOptions opts;
   opts.results_dir = dir.string();
   opts.threads = 1;
   Distributed dist(kiln::cluster::RankInfo{});
   auto task = std::make_unique<SyntheticTask>();
   task->fail_in_epoch = fail_in_epoch;
+  task->signal_after = signal_after;
   std::optional<StatusLog> status;
   Run(opts, settings, dist).train(*task, status);
   return task;

@@ -28,7 +28,7 @@ size_t DistributedSampler::num_samples() const {
 
 size_t DistributedSampler::total_size() const { return num_samples() * static_cast<size_t>(world_); }
 
-std::vector<size_t> DistributedSampler::indices() const {
+std::vector<size_t> DistributedSampler::indices(size_t consumed) const {
   std::vector<size_t> order(n_);
   std::iota(order.begin(), order.end(), size_t{0});
   if (shuffle_) {
@@ -40,7 +40,8 @@ std::vector<size_t> DistributedSampler::indices() const {
   std::vector<size_t> mine;
   mine.reserve(per_rank);
   // Position p of the padded (or truncated) global order is order[p % n]: padding repeats from the start.
-  for (size_t p = static_cast<size_t>(rank_); p < total; p += static_cast<size_t>(world_)) mine.push_back(order[p % n_]);
+  for (size_t p = consumed + static_cast<size_t>(rank_); p < total; p += static_cast<size_t>(world_))
+    mine.push_back(order[p % n_]);
   return mine;
 }
 

@@ -50,6 +50,12 @@ class GradientReducer {
   // buckets this step (a desync is reported with both fingerprints). Call after backward, before optimizer step.
   void finalize();
 
+  // Flags this rank contributes to the current step (e.g. "a stop signal arrived"); after finalize(),
+  // agreed_step_flags() is the bitwise OR of every rank's. They travel in the per-step fingerprint exchange, so ranks
+  // agree on a step-level decision without another collective. Cleared by each finalize().
+  void set_step_flags(int64_t flags) { step_flags_ = flags; }
+  int64_t agreed_step_flags() const { return agreed_flags_; }
+
   // Copies rank `root`'s values of `tensors` (parameters and buffers) to every rank.
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
 
@@ -75,6 +81,7 @@ class GradientReducer {
   void launch(size_t b);
   void reset_step();
   void check_step_fingerprints();
+  int64_t step_flags_ = 0, agreed_flags_ = 0;
   at::Tensor allgather_on_param_device(const at::Tensor& mine);
   uint64_t layout_fingerprint() const;
 

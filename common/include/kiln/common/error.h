@@ -44,12 +44,17 @@ inline ExitCode exit_code_of(const std::exception& e) {
   return error ? error->code() : ExitCode::kFailure;
 }
 
-// The run was interrupted by a signal (exit 130 or 143).
+// The run was interrupted by a signal: exit 128 + the signal's number (130 SIGINT, 143 SIGTERM, 138 SIGUSR1), as a
+// shell reports a process the signal killed. `detail` is appended to "interrupted by signal N".
 class Interrupted : public Error {
  public:
-  explicit Interrupted(int signo)
-      : Error("interrupted by signal " + std::to_string(signo),
-              signo == 15 ? ExitCode::kSigTerm : ExitCode::kSigInt) {}
+  explicit Interrupted(int signo, const std::string& detail = "")
+      : Error("interrupted by signal " + std::to_string(signo) + detail, static_cast<ExitCode>(128 + signo)),
+        signo_(signo) {}
+  int signo() const { return signo_; }
+
+ private:
+  int signo_;
 };
 
 }  // namespace kiln

@@ -1,12 +1,19 @@
-// SIGINT/SIGTERM become a flag that long-running loops poll (the handler itself only stores the signal number), so
-// work stops at a step boundary, status.json records the interruption, and main() exits 130/143.
+// SIGINT, SIGTERM and SIGUSR1 (Slurm's --signal) become a flag that long-running loops poll (the handler itself only
+// stores the signal number). A training run reads it once per step: the ranks agree on the step to stop after, write a
+// step-exact checkpoint and exit 128 + the signal (runtime/run.h). Other subtasks stop at their next item
+// (throw_if_interrupted). The control plane's STOP sets the same flag on every rank (request_stop).
 #pragma once
+#include <string>
 
 namespace kiln {
 
 void install_interrupt_handlers();
 int pending_signal();        // 0 when none
 void throw_if_interrupted(); // throws kiln::Interrupted
+// Sets the flag as the signal `signo` would have (the launcher's STOP, tests). The first request wins.
+void request_stop(int signo);
 void raise_interrupt_for_test(int signo);
+// "SIGINT", "SIGTERM", "SIGUSR1", else "signal N".
+std::string signal_name(int signo);
 
 }  // namespace kiln

@@ -1,6 +1,7 @@
-// Checkpoints in a results folder (results_layout.h): checkpoints/<arch>_epoch_NNN.kiln, checkpoints/latest (the
-// newest file's name, replaced atomically after the checkpoint itself is durable), and model.kiln (weights only) at
-// the end.
+// Checkpoints in a results folder (results_layout.h): checkpoints/<arch>_epoch_NNN.kiln at the end of an epoch,
+// checkpoints/<arch>_epoch_NNN_step_SSSSSSS.kiln inside one (NNN epochs done, at global step S), checkpoints/latest
+// (the newest file's name, replaced atomically after the checkpoint itself is durable), and model.kiln (weights
+// only) at the end.
 #pragma once
 #include <torch/optim/optimizer.h>
 
@@ -15,10 +16,21 @@
 
 namespace kiln::runtime {
 
+// Where a checkpoint taken inside an epoch stands: the steps of the current epoch done, the samples of the epoch's
+// global order they consumed (DistributedSampler::indices(consumed)), and each rank's running state — its epoch sums
+// and batch-norm buffers, one double tensor per rank of the world that saved it — so that a resume on the same
+// world size continues bit for bit. steps == 0: at an epoch boundary.
+struct EpochPosition {
+  int64_t steps = 0;
+  int64_t consumed = 0;
+  std::vector<at::Tensor> rank_state;
+};
+
 struct TrainState {
   int64_t epoch = 0;        // epochs completed
   int64_t global_step = 0;  // optimizer steps completed
   std::vector<EpochRecord> history;
+  EpochPosition position;   // inside epoch `epoch` (mid-epoch checkpoints)
 };
 
 struct CheckpointContent {
@@ -33,8 +45,15 @@ struct CheckpointContent {
 };
 
 ModelFile make_model_file(const CheckpointContent& c);
-// Writes checkpoints/<arch>_epoch_NNN.kiln and moves the `latest` pointer; returns the checkpoint path.
+// The checkpoint's file name in checkpoints/: by epoch, or by epoch and step inside an epoch.
+std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c);
+// Writes the checkpoint and moves the `latest` pointer; returns the checkpoint path. (Training writes through
+// CheckpointWriter, in the background.)
 std::string save_checkpoint(const ResultsLayout& results, const CheckpointContent& c);
+// The checkpoint files in `dir`, newest first (by epoch, then step; an epoch's end after its mid-epoch files).
+std::vector<std::string> checkpoint_files_newest_first(const std::string& dir);
+// Removes all but the newest `keep` checkpoint files (never the one `latest` names); returns the names removed.
+std::vector<std::string> remove_old_checkpoints(const ResultsLayout& results, int64_t keep);
 // The final model: model.kiln, weights, architecture, classes and spec without the optimizer state. Returns its path.
 std::string save_final_model(const ResultsLayout& results, CheckpointContent c);
 

@@ -45,6 +45,8 @@ class ObjectiveWeights {
   void accumulate(const DetectionCost& batch);  // adds the batch's per-class costs to the epoch sums
   // Sums of this epoch's per-class costs, for all-reducing across ranks before end_epoch(): [cov..., bbox...].
   std::vector<double> epoch_sums() const;
+  // Resuming inside an epoch: the sums this rank had when the checkpoint was taken.
+  void restore_epoch_sums(const std::vector<double>& sums);
   // Ends the epoch with (all-reduced) sums: updates the weights when autoweighting is on, then clears the sums.
   void end_epoch(const std::vector<double>& sums);
   // For checkpoints: [cov..., bbox...] and back.

@@ -43,7 +43,8 @@ struct DetectnetConfig {
   detection::RasterizerConfig grid;  // input = preprocessing output, output = input / stride
   DetectionCostConfig cost;
 
-  int64_t batch_size = 8, n_epochs = 120, checkpoint_interval = 10, random_seed = 42;
+  int64_t batch_size = 8, n_epochs = 120, random_seed = 42;
+  CheckpointPolicy checkpoints{10};
   int n_workers = 2;
   LrSchedule schedule;
   OptimizerConfig optimizer;

@@ -68,6 +68,8 @@ class Distributed {
 
   // Sums doubles/int64 counters over ranks in place (no-op on one rank); CPU tensors are fine on any backend.
   void sum(at::Tensor& t);
+  // Every rank's copy of a 1-D CPU tensor of the same length, rank by rank: [world_size * n] (itself on one rank).
+  at::Tensor all_gather(const at::Tensor& mine);
   // Averages floating-point tensors over ranks in place, e.g. batch-norm running statistics.
   void average(const std::vector<at::Tensor>& tensors);
   void barrier();

@@ -44,10 +44,22 @@ struct DataParallelConfig {
   std::string gradient_compression = "none";  // none | fp16 | bf16
 };
 
+// When a training run saves checkpoints (train_config / training_config keys of the same names): every `every_epochs`
+// epochs and after the last (TAO's checkpoint_interval); also every `every_steps` optimizer steps and every
+// `every_minutes` of training when set (mid-epoch too); `keep` > 0 keeps only the newest that many files.
+struct CheckpointPolicy {
+  int64_t every_epochs = 1, every_steps = 0, keep = 0;
+  double every_minutes = 0;
+};
+// Reads checkpoint_interval, checkpoint_interval_steps, checkpoint_interval_minutes and checkpoints_to_keep from the
+// group `group` ("train_config").
+CheckpointPolicy read_checkpoint_policy(const specs::Spec& spec, const std::string& group);
+
 struct ClassificationConfig {
   networks::Architecture arch;  // num_classes is set from the training data
   std::vector<int64_t> freeze_blocks;
-  int64_t batch_size = 64, n_epochs = 10, n_workers = 2, random_seed = 42, checkpoint_interval = 1;
+  int64_t batch_size = 64, n_epochs = 10, n_workers = 2, random_seed = 42;
+  CheckpointPolicy checkpoints;
   std::string pretrained_model_path;
   double label_smoothing = 0;
   OptimizerConfig optimizer;

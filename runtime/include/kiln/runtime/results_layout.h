@@ -25,6 +25,8 @@ class ResultsLayout {
   std::string checkpoints() const;
   std::string latest_pointer() const;
   std::string checkpoint_name(const std::string& arch, int64_t epoch) const;  // "<arch>_epoch_NNN.kiln"
+  // A checkpoint inside an epoch: `epoch` epochs done, at global step `step`: "<arch>_epoch_NNN_step_SSSSSSS.kiln".
+  std::string checkpoint_name(const std::string& arch, int64_t epoch, int64_t step) const;
   std::string model() const;
   std::string history() const;
   std::string training_csv() const;  // TAO's training.csv (Keras CSVLogger layout), beside kiln's history

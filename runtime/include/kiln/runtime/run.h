@@ -3,7 +3,9 @@
 //   1. the rank's set-up: results folder (results_layout.h), log level, threads, determinism, status.json (rank 0);
 //   2. the sampler, steps per epoch, LR scaling by ranks;
 //   3. the start: resume from checkpoints/latest or load pretrained weights (run_start.h), the gradient reducer;
-//   4. the loop: interrupts, fail-fast checks, the LR of every global step, progress bars;
+//   4. the loop: fail-fast checks, the LR of every global step, progress bars; after every step the ranks agree on
+//      a stop (SIGINT/SIGTERM/SIGUSR1 or the launcher's STOP) and on timed checkpoints, and mid-epoch checkpoints
+//      are written (every N steps or minutes; a stop writes one and exits 128 + signal);
 //   5. per epoch: metrics summed over ranks, batch-norm statistics averaged, validation when due, status events with
 //      ETA, training_history.csv and training_curves.png, checkpoints on their cadence (rank 0);
 //   6. the final model and the SUCCESS event, or a FAILURE event and ABORT for the other ranks.
@@ -22,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/collectives/reducer.h"
+#include "kiln/common/error.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
@@ -40,7 +43,7 @@ struct RunSettings {
   std::string pretrained_model_path;  // -m overrides it
   int64_t batch_size = 1, n_epochs = 1, random_seed = 42;
   std::string batch_size_key;  // the spec key, for messages
-  int64_t checkpoint_interval = 1;
+  CheckpointPolicy checkpoints;
   int64_t validation_period = 1, first_validation_epoch = 1;
   std::string n_epochs_key = "n_epochs", first_validation_epoch_key = "first_validation_epoch";  // for messages
   LrSchedule schedule;  // before any linear scaling by ranks
@@ -50,7 +53,7 @@ struct RunSettings {
 };
 
 // The settings every task's config spells alike (arch, freeze_blocks, pretrained_model_path, batch_size, n_epochs,
-// random_seed, checkpoint_interval, validation_period, schedule, optimizer, data_parallel).
+// random_seed, checkpoints, validation_period, schedule, optimizer, data_parallel).
 template <class Config>
 RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::string spec_yaml) {
   RunSettings s;
@@ -59,7 +62,7 @@ RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::
   s.pretrained_model_path = cfg.pretrained_model_path;
   s.batch_size = cfg.batch_size, s.n_epochs = cfg.n_epochs, s.random_seed = cfg.random_seed;
   s.batch_size_key = std::move(batch_size_key);
-  s.checkpoint_interval = cfg.checkpoint_interval;
+  s.checkpoints = cfg.checkpoints;
   s.validation_period = cfg.validation_period;
   s.schedule = cfg.schedule;
   s.optimizer = cfg.optimizer;
@@ -72,14 +75,26 @@ RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::
 // base and the floor of DetectNet_v2's soft-start annealing) is multiplied by the number of ranks.
 LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, int world_size);
 
-// When a run writes a checkpoint: every `interval` epochs and after the last.
+// When a run writes a checkpoint (CheckpointPolicy): every `every_epochs` epochs and after the last; every
+// `every_steps` global steps; `every_minutes` after the last one (rank 0's clock; the ranks agree through the step
+// flags).
 class CheckpointCadence {
  public:
-  explicit CheckpointCadence(int64_t interval);
+  explicit CheckpointCadence(const CheckpointPolicy& policy);
   bool due(int64_t epochs_done, int64_t n_epochs) const;
+  bool step_due(int64_t global_step) const;
+  bool time_due(double seconds_since_last) const;
 
  private:
-  int64_t interval_;
+  CheckpointPolicy policy_;
+};
+
+// Thrown on every rank once the ranks agreed to stop after a step (a signal, or the launcher's STOP) and rank 0's
+// checkpoint of that step is durable: the run exits 128 + the signal without aborting the others, and the same
+// command resumes it bit for bit (same world size, deterministic mode).
+class StoppedBySignal : public Interrupted {
+ public:
+  using Interrupted::Interrupted;
 };
 
 // Validation runs every `period` epochs from `first` on, and after the last epoch; period 0 never.
@@ -148,6 +163,8 @@ class TrainingTask {
   // Each epoch.
   virtual std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) = 0;
   virtual std::vector<double> epoch_sums() const { return {}; }  // extra per-epoch sums, reduced with the metrics
+  // Resuming inside an epoch: this rank's epoch_sums() when the checkpoint was taken (before the first step).
+  virtual void restore_epoch_sums(const std::vector<double>& sums) { (void)sums; }
   virtual void end_epoch(const std::vector<double>& summed) { (void)summed; }
   virtual void validate(EpochRecord& record) = 0;  // every rank; fills val_loss / val_accuracy
   virtual void write_validation(const ResultsLayout& results) { (void)results; }  // rank 0, after validate

@@ -12,7 +12,12 @@ class DistributedSampler {
   void set_epoch(int64_t epoch);
   int64_t epoch() const { return epoch_; }
   // This rank's indices for the current epoch (deterministic function of seed, epoch, rank, world_size).
-  std::vector<size_t> indices() const;
+  std::vector<size_t> indices() const { return indices(0); }
+  // The same after the first `consumed` positions of the epoch's global order (the samples of every rank's first
+  // consumed / world_size indices): where an epoch resumes after a mid-epoch checkpoint. The ranks split what is left
+  // as they split a whole epoch, so on the same world size each rank gets the tail of its own indices(), and on
+  // another world size the epoch still sees each remaining sample once (up to this world's padding).
+  std::vector<size_t> indices(size_t consumed) const;
   size_t num_samples() const;  // per rank
   size_t total_size() const;   // num_samples * world_size
   int rank() const { return rank_; }
