@@ -7,6 +7,7 @@
 #include "kiln/cluster/control_plane.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/common/signals.h"
 #include "abort_latch.h"
 #include "store_connection.h"
 
@@ -99,11 +100,17 @@ struct ControlPlaneClient::Impl {
   void on_frame() {
     try {
       detail::FrameReader r(body.data(), body.size());
-      if (r.type() != MsgType::kAbort)
+      if (r.type() == MsgType::kStop) {
+        const int signo = r.u8();
+        r.expect_end();
+        stop(signo);
+      } else if (r.type() == MsgType::kAbort) {
+        const std::string reason = r.str();
+        r.expect_end();
+        deliver(reason);
+      } else {
         throw detail::ProtocolError(std::string("unexpected ") + detail::msg_name(r.type()) + " on a monitor connection");
-      const std::string reason = r.str();
-      r.expect_end();
-      deliver(reason);
+      }
     } catch (const detail::ProtocolError& e) {
       return lost(std::string("the server sent a malformed frame: ") + e.what());
     }
@@ -123,6 +130,18 @@ struct ControlPlaneClient::Impl {
   }
 
   void deliver(const std::string& why) { latch.deliver(why); }
+
+  void stop(int signo) {
+    std::function<void(int)> hook;
+    {
+      std::lock_guard<std::mutex> lock(stop_mu);
+      if (stop_signal != 0) return;
+      stop_signal = signo;
+      hook = on_stop;
+    }
+    log::info("control plane: the launcher asks every rank to stop (" + signal_name(signo) + ")");
+    if (hook) hook(signo);
+  }
 
   void begin_close() {
     if (closing) return;
@@ -159,6 +178,9 @@ struct ControlPlaneClient::Impl {
   std::atomic<int64_t> step{0};
   std::atomic<bool> heartbeats_stopped{false};
   std::atomic<bool> close_requested{false};
+  std::mutex stop_mu;
+  int stop_signal = 0;               // a STOP arrived (its signal), under stop_mu
+  std::function<void(int)> on_stop;  // under stop_mu
 
   // io thread only
   std::deque<SharedFrame> out;
@@ -182,6 +204,16 @@ void ControlPlaneClient::set_step(int64_t step) { impl_->step.store(step, std::m
 
 void ControlPlaneClient::on_abort(std::function<void(const std::string& reason)> callback) {
   impl_->latch.on_abort(std::move(callback));
+}
+
+void ControlPlaneClient::on_stop(std::function<void(int signo)> callback) {
+  int already = 0;
+  {
+    std::lock_guard<std::mutex> lock(impl_->stop_mu);
+    impl_->on_stop = callback;
+    already = impl_->stop_signal;
+  }
+  if (already && callback) callback(already);
 }
 
 bool ControlPlaneClient::aborted() const { return impl_->latch.aborted(); }

@@ -9,6 +9,7 @@
 #include "kiln/cluster/control_plane.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
+#include "kiln/common/signals.h"
 #include "failure_reasons.h"
 #include "store_server_impl.h"
 
@@ -24,6 +25,10 @@ using detail::who;
 
 detail::SharedFrame abort_frame(const std::string& reason) {
   return detail::FrameWriter(detail::MsgType::kAbort).str(reason).shared();
+}
+
+detail::SharedFrame stop_frame(int signo) {
+  return detail::FrameWriter(detail::MsgType::kStop).u8(static_cast<uint8_t>(signo)).shared();
 }
 
 }  // namespace
@@ -54,6 +59,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
   void on_hello(const PeerInfo& p) override {
     std::lock_guard<std::mutex> lock(mu);
     if (aborted && store) store->post_send(p.session, abort_frame(reason));  // a latecomer still learns
+    if (stop_signal && store && p.role == detail::Role::kMonitor) store->post_send(p.session, stop_frame(stop_signal));
     if (p.rank < 0) return;
     Rank& r = ranks[static_cast<int>(p.rank)];
     if (r.session != 0 && r.state == RankStatus::State::kAlive)
@@ -138,6 +144,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
   std::map<int, Rank> ranks;
   bool aborted = false;
   std::string reason;
+  int stop_signal = 0;  // request_stop() was called
   std::function<void(const RankFailure&)> callback;
   std::optional<RankFailure> report;  // waiting for the watchdog to hand it to `callback`
 };
@@ -214,6 +221,14 @@ void ControlPlaneServer::abort(const std::string& reason) {
   state_->reason = reason;
   log::error("control plane: aborting the job: " + reason);
   if (state_->store) state_->store->post_broadcast(abort_frame(reason), 0);
+}
+
+void ControlPlaneServer::request_stop(int signo) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->stop_signal != 0 || state_->aborted) return;
+  state_->stop_signal = signo;
+  log::info("control plane: asking every rank to stop after an agreed step (" + signal_name(signo) + ")");
+  if (state_->store) state_->store->post_broadcast(stop_frame(signo), 0);
 }
 
 bool ControlPlaneServer::aborted() const {

@@ -57,6 +57,7 @@ const char* msg_name(MsgType type) {
     case MsgType::kHeartbeat: return "HEARTBEAT";
     case MsgType::kGoodbye: return "GOODBYE";
     case MsgType::kAbort: return "ABORT";
+    case MsgType::kStop: return "STOP";
     case MsgType::kHelloOk: return "HELLO_OK";
     case MsgType::kOk: return "OK";
     case MsgType::kValue: return "VALUE";
@@ -107,7 +108,7 @@ uint32_t decode_length(const uint8_t* h) {
 FrameReader::FrameReader(const uint8_t* data, size_t size) : data_(data), size_(size) {
   if (size == 0) throw ProtocolError("empty frame");
   const uint8_t t = data[0];
-  const bool known = t == 1 || (t >= 10 && t <= 14) || (t >= 20 && t <= 22) || (t >= 30 && t <= 35);
+  const bool known = t == 1 || (t >= 10 && t <= 14) || (t >= 20 && t <= 23) || (t >= 30 && t <= 35);
   if (!known) throw ProtocolError("unknown message type " + std::to_string(t));
   type_ = static_cast<MsgType>(t);
   pos_ = 1;

@@ -29,6 +29,7 @@ enum class MsgType : uint8_t {
   // both directions
   kAbort = 22,     // str reason
   // server -> client
+  kStop = 23,      // u8 signal: stop after an agreed step and checkpoint (monitor connections; docs/control_plane.md)
   kHelloOk = 30,   // u32 version
   kOk = 31,        // (empty)
   kValue = 32,     // str value

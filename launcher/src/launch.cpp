@@ -17,6 +17,8 @@
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
 #include "kiln/common/fs.h"
+#include "kiln/common/signals.h"
+#include "kiln/common/env_knobs.h"
 #include "job_shared_memory.h"
 #include "kiln/launcher/supervisor.h"
 #include "kiln/runtime/report.h"
@@ -32,6 +34,11 @@ void record_job_outcome(const std::string& results_dir, const std::string& messa
   if (results_dir.empty() || !std::filesystem::is_directory(results_dir)) return;
   const runtime::StatusLog status(runtime::ResultsLayout(results_dir).status());
   if (!user_signal && status.last_status() == "FAILURE") return;
+  // The ranks stopped at an agreed step and rank 0 said where, and where its checkpoint is: that says more.
+  const nlohmann::json last = status.last_event();
+  if (user_signal && last.value("status", "") == "FAILURE" &&
+      last.value("message", "").rfind("interrupted by signal", 0) == 0)
+    return;
   status.write(runtime::StatusLog::Status::kFailure, message);
 }
 
@@ -182,13 +189,16 @@ int launch_job(const JobLaunch& job) {
     run.srun_labels = true;
   }
   run.logs_dir = job.results_dir.empty() ? "" : runtime::ResultsLayout(job.results_dir).logs();
+  // A first Ctrl-C (SIGTERM, Slurm's SIGUSR1) asks the ranks to stop at an agreed step and checkpoint there.
+  run.graceful_stop = [&control](int signo) { control.request_stop(signo); };
+  run.stop_grace_s = static_cast<int>(env_long(knob::kStopGraceS));
   run.host = host_name();
   const int code = supervise(run);
   std::lock_guard<std::mutex> lock(mu);
   if (const int signo = forwarded_signal()) {
     // The user stopped the job: ranks reporting their own interruption are not a rank failure.
-    const std::string message = "interrupted by signal " + std::to_string(signo) +
-                                (signo == SIGINT ? " (SIGINT)" : " (SIGTERM)") + "; the job's ranks were stopped";
+    const std::string message =
+        "interrupted by signal " + std::to_string(signo) + " (" + signal_name(signo) + "); the job's ranks were stopped";
     log::error(message);
     record_job_outcome(job.results_dir, message, true);
     return 128 + signo;

@@ -21,6 +21,7 @@
 #include "kiln/common/check.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/common/signals.h"
 #include "job_output.h"
 
 namespace kiln::launcher {
@@ -29,12 +30,16 @@ namespace {
 std::atomic<pid_t> g_child{0};
 std::atomic<int> g_forwarded{0};
 std::atomic<bool> g_stopping{false};  // kiln is ending the job: a rank failed, or the user sent a signal
+std::atomic<bool> g_graceful{false};  // the first signal asks the ranks to stop (SupervisedRun::graceful_stop)
 
 extern "C" void forward_signal(int signo) {
-  g_forwarded.store(signo);
+  int none = 0;
+  const bool first = g_forwarded.compare_exchange_strong(none, signo);
   g_stopping.store(true);
+  if (first && g_graceful.load()) return;  // supervise() asks the ranks through the control plane
   const pid_t child = g_child.load();
-  if (child > 0) ::kill(child, signo);  // mpirun forwards SIGINT/SIGTERM to its ranks
+  // mpirun forwards SIGINT/SIGTERM to its ranks; SIGUSR1 would be forwarded as is, so it becomes SIGTERM.
+  if (child > 0) ::kill(child, signo == SIGUSR1 ? SIGTERM : signo);
 }
 
 // Restores the previous handlers when supervision ends.
@@ -46,14 +51,16 @@ class SignalForwarding {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGUSR1, &sa, &old_usr1_);
   }
   ~SignalForwarding() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {}, old_term_ {}, old_usr1_ {};
 };
 
 // Ranks that outlive mpirun were re-parented to this launcher (a child subreaper, see supervise()). Give them a
@@ -97,6 +104,38 @@ void reap_orphans() {
 }  // namespace
 
 int forwarded_signal() { return g_forwarded.load(); }
+
+namespace {
+// The first signal, when the job can stop gracefully: the ranks are asked (run.graceful_stop) and given
+// run.stop_grace_s to stop at an agreed step and checkpoint; then, or at a second signal, mpirun gets SIGTERM.
+class GracefulStop {
+ public:
+  explicit GracefulStop(const SupervisedRun& run) : run_(run) {}
+  void poll() {
+    if (!run_.graceful_stop) return;
+    const int signo = g_forwarded.load();
+    if (signo == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!asked_) {
+      asked_ = true;
+      deadline_ = now + std::chrono::seconds(run_.stop_grace_s);
+      log::warn("received " + signal_name(signo) + ": the ranks stop after their current step and save a checkpoint "
+                "(a second signal, or " + std::to_string(run_.stop_grace_s) + " s, ends them at once)");
+      run_.graceful_stop(signo);
+    } else if (!terminated_ && now > deadline_) {
+      terminated_ = true;
+      log::error("the ranks did not stop within " + std::to_string(run_.stop_grace_s) + " s; terminating them");
+      const pid_t child = g_child.load();
+      if (child > 0) ::kill(child, SIGTERM);
+    }
+  }
+
+ private:
+  const SupervisedRun& run_;
+  bool asked_ = false, terminated_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+};
+}  // namespace
 
 void terminate_supervised(int grace_ms) {
   const pid_t child = g_child.load();
@@ -152,6 +191,7 @@ int supervise(const SupervisedRun& run) {
   if (run.argv.empty()) throw Error("supervise: empty command");
   // Ranks whose mpirun has gone are re-parented to us instead of init, so we can make sure none survives.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  g_forwarded = 0;
   int pipefd[2];
   KILN_SYSCALL(::pipe2(pipefd, O_CLOEXEC), "creating the output pipe");
   const pid_t parent = ::getpid();
@@ -172,13 +212,16 @@ int supervise(const SupervisedRun& run) {
   }
   ::close(pipefd[1]);
   g_child = pid;
+  g_graceful = static_cast<bool>(run.graceful_stop);
   SignalForwarding forwarding;
+  GracefulStop graceful(run);
 
   JobOutput output(run.host, run.logs_dir, run.srun_labels, std::chrono::milliseconds(run.hold_ms));
   std::string pending;
   char buf[8192];
   pollfd in{pipefd[0], POLLIN, 0};
   while (true) {
+    graceful.poll();
     output.release(g_stopping.load());
     const int ready = ::poll(&in, 1, 200);
     if (ready < 0 && errno == EINTR) continue;
@@ -202,6 +245,7 @@ int supervise(const SupervisedRun& run) {
   ::kill(-pid, SIGKILL);  // anything left in mpirun's process group
   reap_orphans();
   output.finish(g_stopping.exchange(false));
+  g_graceful = false;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

@@ -1,6 +1,8 @@
 #include "kiln/common/env_knobs.h"
 #include "kiln/runtime/distributed.h"
 
+#include "kiln/common/signals.h"
+
 #include <ATen/ATen.h>
 
 #include <cstring>
@@ -106,6 +108,8 @@ void Distributed::abort_collectives_on_abort() {
     if (comm_) comm_->abort(reason);
     if (host_comm_) host_comm_->abort(reason);
   });
+  // The launcher's STOP is this rank's signal: the training loop agrees on a step with the others and stops there.
+  monitor_->on_stop([](int signo) { request_stop(signo); });
 }
 
 Distributed::~Distributed() {

@@ -426,8 +426,10 @@ void run_training(const RunOptions& options, const std::function<LoadedTask()>& 
     dist.emplace(options.rank, select_device(options.device, options.rank));
     Run(options, std::move(loaded.settings), *dist).train(*loaded.task, status);
   } catch (const StoppedBySignal& e) {
-    // Every rank stops alike at the agreed step: nobody is told to abort.
+    // Every rank stops alike at the agreed step: nobody is told to abort, and each leaves the world cleanly
+    // (GOODBYE, a last barrier), so a launcher sees ranks that exited, not ranks that died.
     if (status) status->write(StatusLog::Status::kFailure, e.what());
+    dist.reset();
     throw;
   } catch (const std::exception& e) {
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a heartbeat

@@ -24,15 +24,20 @@ bool StatusLog::write(Status status, const std::string& message, nlohmann::json 
   }
 }
 
-std::string StatusLog::last_status() const {
+nlohmann::json StatusLog::last_event() const {
   std::ifstream in(path_, std::ios::binary);
   std::string line, last;
   while (std::getline(in, line)) {
     if (!in.eof()) last = line;  // a last line without its '\n' is torn, not an event
   }
-  if (!nlohmann::json::accept(last)) return "";
-  const nlohmann::json event = nlohmann::json::parse(last);
-  if (!event.is_object() || !event.contains("status") || !event.at("status").is_string()) return "";
+  if (!nlohmann::json::accept(last)) return nlohmann::json::object();
+  nlohmann::json event = nlohmann::json::parse(last);
+  return event.is_object() ? event : nlohmann::json::object();
+}
+
+std::string StatusLog::last_status() const {
+  const nlohmann::json event = last_event();
+  if (!event.contains("status") || !event.at("status").is_string()) return "";
   return event.at("status").get<std::string>();
 }
 

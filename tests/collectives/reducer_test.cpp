@@ -163,6 +163,22 @@ TEST(GradientReducer, HalfPrecisionCompressionIsClose) {
   }
 }
 
+TEST(GradientReducer, StepFlagsAreAgreedByEveryRankAndClearedEachStep) {
+  run_ranks(3, [&](int rank, Communicator& comm) {
+    at::Tensor a = at::full({4}, 0.5).requires_grad_();
+    GradientReducer reducer(comm, {a});
+    const auto step = [&](int64_t flags) {
+      reducer.set_step_flags(flags);
+      (a * 2).sum().backward();
+      reducer.finalize();
+      return reducer.agreed_step_flags();
+    };
+    EXPECT_EQ(step(rank == 2 ? 1 : 0), 1);           // one rank's stop request reaches all
+    EXPECT_EQ(step(rank == 0 ? 2 : rank == 1 ? 1 : 0), 3);  // the OR of every rank's
+    EXPECT_EQ(step(0), 0);                              // nothing carried over
+  });
+}
+
 TEST(GradientReducer, UnusedParameterContributesZeros) {
   run_ranks(2, [&](int rank, Communicator& comm) {
     at::Tensor a = at::full({4}, 0.5).requires_grad_(), b = at::full({4}, -0.25).requires_grad_();

@@ -141,3 +141,35 @@ TEST(Sampler, EmptyDatasetAndBadRank) {
 
 }  // namespace
 }  // namespace kiln::data
+
+using kiln::data::DistributedSampler;
+
+TEST(DistributedSampler, ResumingAfterConsumedSamplesGivesEachRankTheTailOfItsIndices) {
+  const size_t consumed = 3 * 4 * 2;  // 3 steps of batch 4 on 2 ranks
+  for (int r = 0; r < 2; ++r) {
+    DistributedSampler s(50, r, 2, 7, true, false);
+    s.set_epoch(3);
+    const auto whole = s.indices();
+    const auto rest = s.indices(consumed);
+    ASSERT_EQ(rest.size(), whole.size() - consumed / 2);
+    EXPECT_TRUE(std::equal(rest.begin(), rest.end(), whole.begin() + consumed / 2));
+  }
+  // On another world size the remaining samples are still each seen once: 3 ranks share what 2 ranks left.
+  std::vector<size_t> left_by_three;
+  for (int r = 0; r < 3; ++r) {
+    DistributedSampler s(48, r, 3, 7, true, false);  // 48: no padding on either world size
+    s.set_epoch(3);
+    const auto rest = s.indices(consumed);
+    left_by_three.insert(left_by_three.end(), rest.begin(), rest.end());
+  }
+  DistributedSampler two_of_48(48, 0, 2, 7, true, false), one_of_48(48, 1, 2, 7, true, false);
+  two_of_48.set_epoch(3), one_of_48.set_epoch(3);
+  std::vector<size_t> expected;
+  for (auto* s : {&two_of_48, &one_of_48}) {
+    const auto whole = s->indices();
+    expected.insert(expected.end(), whole.begin() + consumed / 2, whole.end());
+  }
+  std::sort(expected.begin(), expected.end());
+  std::sort(left_by_three.begin(), left_by_three.end());
+  EXPECT_EQ(left_by_three, expected);
+}

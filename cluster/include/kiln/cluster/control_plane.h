@@ -86,6 +86,10 @@ class ControlPlaneServer {
   bool aborted() const;
   std::string abort_reason() const;
 
+  // Asks every rank to stop gracefully, as if each had received `signo` (the launcher got SIGINT, SIGTERM or
+  // SIGUSR1): STOP goes to every connected rank and to any that connects later. Not a failure; once only.
+  void request_stop(int signo);
+
   std::vector<RankStatus> ranks() const;  // every rank that has connected a monitor, by rank
 
   struct State;
@@ -118,6 +122,7 @@ class ControlPlaneClient : public RankMonitor {
   void on_abort(std::function<void(const std::string& reason)> callback) override;
   bool aborted() const override;
   std::string abort_reason() const override;
+  void on_stop(std::function<void(int signo)> callback) override;
 
   // Aborts the whole job: every other rank gets ABORT("rank R (host H) aborted at step S: <reason>").
   void abort(const std::string& reason) override;

@@ -34,6 +34,11 @@ class RankMonitor {
     abort(reason);
   }
 
+  // Called once when the launcher asks the job to stop (STOP, carrying the signal it received), on the monitor's
+  // thread; registered after the STOP arrived: called right away. The trainer treats it as that signal: the ranks
+  // agree on a step, checkpoint there and exit. Monitors without a launcher never call it.
+  virtual void on_stop(std::function<void(int signo)> callback) { (void)callback; }
+
   // A clean exit (GOODBYE): this rank is not reported as failed afterwards, and no on_abort callback runs once
   // close() has returned. Idempotent; safe inside the on_abort callback.
   virtual void close() = 0;

@@ -60,6 +60,10 @@ inline constexpr EnvKnob kHeartbeatTimeoutMs{"KILN_HEARTBEAT_TIMEOUT_MS", "3000"
                                              "the store's server declares a rank dead after this many milliseconds "
                                              "without a heartbeat (more than the period)",
                                              "cluster"};
+inline constexpr EnvKnob kStopGraceS{"KILN_STOP_GRACE_S", "60",
+                                     "after a first SIGINT/SIGTERM/SIGUSR1 the launcher gives the ranks this many seconds "
+                                     "to stop at an agreed step and checkpoint before it terminates them",
+                                     "launcher"};
 
 // ---- Devices and output.
 inline constexpr EnvKnob kDevice{"KILN_DEVICE", "auto",
@@ -109,7 +113,7 @@ inline constexpr EnvKnob kTestAllRanksPrint{"KILN_TEST_ALL_RANKS_PRINT", "",
 inline constexpr const EnvKnob* kAll[] = {
     &kRank, &kWorldSize, &kLocalRank, &kLocalWorldSize, &kNodeRank,                        // rank contract
     &kMasterAddr, &kMasterPort, &kJobToken, &kStoreBindAddr, &kStoreMaxFrameBytes,         // control plane
-    &kStoreConnectTimeoutS, &kHeartbeatPeriodMs, &kHeartbeatTimeoutMs,                     //
+    &kStoreConnectTimeoutS, &kHeartbeatPeriodMs, &kHeartbeatTimeoutMs, &kStopGraceS,       //
     &kDevice, &kGpuIndex, &kRankGpus, &kProgress,                                          // devices, output
     &kOrtDir, &kNode,                                                                      // ONNX checks
     &kBuildDir, &kBuildType, &kReferenceDir, &kBenchIters, &kUpdateDocs,                  // outside the binary

@@ -3,6 +3,7 @@
 // messages go to <logs>/mpirun.log and, unless kiln stops the job first, to the console (launcher/src/job_output.h);
 // SIGINT/SIGTERM are forwarded; if the launcher itself dies, the child gets SIGTERM (PR_SET_PDEATHSIG), so nothing is orphaned.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,16 @@ struct SupervisedRun {
   std::string host;                // used in the [host:rank] prefix
   bool srun_labels = false;        // lines come from `srun --label` ("3: text") instead of mpirun --tag-output
   int hold_ms = 3000;              // how long mpirun's (srun's) own messages wait before they reach the console
+  // When set, the first SIGINT/SIGTERM/SIGUSR1 is not forwarded: this is called (on the supervising thread) to ask
+  // the ranks to stop at an agreed step, and mpirun gets SIGTERM only after stop_grace_s or a second signal.
+  std::function<void(int signo)> graceful_stop;
+  int stop_grace_s = 60;
 };
 
 // Returns the child's exit code (128 + signal when it was killed).
 int supervise(const SupervisedRun& run);
 
-// The SIGINT/SIGTERM this launcher received and forwarded to the job (0 when none).
+// The first SIGINT/SIGTERM/SIGUSR1 this launcher received during supervise() (0 when none).
 int forwarded_signal();
 
 // Ends the supervised job (safe from any thread): SIGTERM to the child, SIGKILL to its process group if it is

@@ -24,6 +24,8 @@ class StatusLog {
   const std::string& path() const { return path_; }
   // The `status` of the file's last whole event ("" when there is none, or the file cannot be read).
   std::string last_status() const;
+  // The last whole event (an empty object when there is none).
+  nlohmann::json last_event() const;
 
  private:
   std::string path_;

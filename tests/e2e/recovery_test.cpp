@@ -1,0 +1,90 @@
+// A stopped job resumes where it stopped. Ctrl-C on the kiln launcher asks every rank (over the control plane) to stop
+// after the same step; rank 0 saves a checkpoint of that step, every rank exits 130, and the same command carries on
+// from there to exactly the weights of an uninterrupted run (deterministic mode, 2 ranks). Slurm's warning signal,
+// SIGUSR1, does the same for a single process (exit 138).
+#include <ATen/ATen.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "e2e/e2e_util.h"
+#include "kiln/runtime/model_file.h"
+
+using namespace kiln::testing;
+
+namespace {
+const std::string kSpec = sample_spec("classification_lenet5_fmnist.yaml");
+// 2,000 images: 15 steps per epoch on 2 ranks of batch 64; a checkpoint every epoch.
+const std::string kRun = " --enable_determinism --num_threads 1 train_config.n_epochs=8 train_config.checkpoint_interval=1"
+                         " dataset_config.train.max_samples=2000 dataset_config.val.max_samples=500";
+
+// Starts `args`, sends `signo` once the first checkpoint exists, and returns the exit code.
+int stopped(const std::string& args, const fs::path& results, const fs::path& log, int signo) {
+  const pid_t pid = start_kiln(args, log);
+  if (pid <= 0) return -1;
+  wait_for_file(results / "checkpoints" / "latest");
+  ::kill(pid, signo);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void expect_same_weights(const fs::path& a_model, const fs::path& b_model) {
+  const auto a = kiln::runtime::read_model_file(a_model.string());
+  const auto b = kiln::runtime::read_model_file(b_model.string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : a.tensors) EXPECT_TRUE(at::equal(t, b.tensors.at(name))) << name;
+  EXPECT_EQ(a.meta["history"].size(), b.meta["history"].size());
+}
+
+nlohmann::json last_event(const fs::path& results) {
+  std::istringstream in(slurp(results / "status.json"));
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  return nlohmann::json::parse(last);
+}
+}  // namespace
+
+TEST(Recovery, CtrlCStopsTwoRanksAtOneStepAndTheSameCommandResumesBitForBit) {
+  TempDir dir("stop2");
+  const std::string common = "classification train -e " + kSpec + " --num_processes 2" + kRun;
+  const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
+  ASSERT_EQ(straight.code, 0) << straight.output;
+
+  const fs::path results = dir.path / "stopped", log = dir.path / "stopped.log";
+  ASSERT_EQ(stopped(common + " -r " + results.string(), results, log, SIGINT), 130)
+      << "the run finished before it could be stopped:\n" << slurp(log);
+  const std::string out = slurp(log);
+  EXPECT_NE(out.find("control plane: asking every rank to stop after an agreed step (SIGINT)"), std::string::npos)
+      << out;
+  // Both ranks stopped after the same step, and rank 0's checkpoint is of that step.
+  const auto at = out.find("interrupted by signal 2 (SIGINT) after step ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string where = out.substr(at, out.find(';', at) - at);
+  size_t ranks_saying_so = 0;
+  for (size_t p = out.find(where); p != std::string::npos; p = out.find(where, p + 1)) ++ranks_saying_so;
+  EXPECT_EQ(ranks_saying_so, 2u) << out;
+  EXPECT_EQ(out.find("exited (connection closed)"), std::string::npos) << "a stopped rank is not a dead rank:\n" << out;
+  EXPECT_EQ(last_event(results).value("message", "").rfind(where, 0), 0u) << last_event(results).dump();
+  EXPECT_FALSE(fs::exists(results / "model.kiln"));
+
+  const auto resumed = run_kiln(common + " -r " + results.string());
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("Resuming from"), std::string::npos) << resumed.output;
+  expect_same_weights(dir.path / "straight" / "model.kiln", results / "model.kiln");
+}
+
+TEST(Recovery, SlurmsWarningSignalStopsASingleProcessWithACheckpoint) {
+  TempDir dir("usr1");
+  const std::string common = "classification train -e " + kSpec + kRun;
+  const fs::path results = dir.path / "r", log = dir.path / "r.log";
+  ASSERT_EQ(stopped(common + " -r " + results.string(), results, log, SIGUSR1), 138)
+      << "the run finished before it could be stopped:\n" << slurp(log);
+  EXPECT_NE(slurp(log).find("interrupted by signal 10 (SIGUSR1) after "), std::string::npos) << slurp(log);
+  const auto resumed = run_kiln(common + " -r " + results.string());
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
+  ASSERT_EQ(straight.code, 0) << straight.output;
+  expect_same_weights(dir.path / "straight" / "model.kiln", results / "model.kiln");
+}
