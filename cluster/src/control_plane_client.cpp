@@ -25,6 +25,9 @@ ControlPlaneOptions validated(ControlPlaneOptions o) {
   return o;
 }
 
+// While the step moves, a heartbeat goes this often (at most), carrying it.
+constexpr std::chrono::milliseconds kStepReportPeriod{100};
+
 // How long close() waits for the server to acknowledge GOODBYE (by closing its end) before giving up.
 constexpr std::chrono::seconds kGoodbyeTimeout{2};
 }  // namespace
@@ -56,9 +59,16 @@ struct ControlPlaneClient::Impl {
   // ---- io thread ----
   void heartbeat() {
     if (closing || heartbeats_stopped) return;
-    // Skip a beat rather than queue behind a stalled write: a backlog of stale steps helps nobody.
-    if (out.empty()) send(FrameWriter(MsgType::kHeartbeat).i64(step.load(std::memory_order_relaxed)).shared());
-    heartbeat_timer.expires_after(options.heartbeat_period);
+    // Every period, and sooner (every kStepReportPeriod) while the step moves, so a failure names the step the rank
+    // was at rather than one up to a period old. Skip a beat rather than queue behind a stalled write: a backlog of
+    // stale steps helps nobody.
+    const int64_t now_step = step.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (out.empty() && (now_step != sent_step || now - sent_at >= options.heartbeat_period)) {
+      send(FrameWriter(MsgType::kHeartbeat).i64(now_step).shared());
+      sent_step = now_step, sent_at = now;
+    }
+    heartbeat_timer.expires_after(std::min<std::chrono::milliseconds>(options.heartbeat_period, kStepReportPeriod));
     heartbeat_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) heartbeat();
     });
@@ -107,6 +117,8 @@ struct ControlPlaneClient::Impl {
       } else if (r.type() == MsgType::kAbort) {
         const std::string reason = r.str();
         r.expect_end();
+        // The step this rank got to: a launcher that restarts the job counts the steps the failure cost from it.
+        if (!closing) send(FrameWriter(MsgType::kHeartbeat).i64(step.load(std::memory_order_relaxed)).shared());
         deliver(reason);
       } else {
         throw detail::ProtocolError(std::string("unexpected ") + detail::msg_name(r.type()) + " on a monitor connection");
@@ -184,6 +196,8 @@ struct ControlPlaneClient::Impl {
 
   // io thread only
   std::deque<SharedFrame> out;
+  int64_t sent_step = -1;  // what the last heartbeat carried, and when it went
+  std::chrono::steady_clock::time_point sent_at{};
   uint8_t header[detail::kFrameHeaderBytes] = {};
   std::vector<uint8_t> body;
   bool closing = false;

@@ -14,7 +14,8 @@ namespace {
 constexpr std::pair<const char*, bool> kLaunchFlags[] = {
     {"--num_processes", true}, {"--gpus", true},     {"-c", true},           {"--cluster", true},
     {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
-    {"--dry-run", false},      {"-k", true},         {"--key", true},        {"--log_file", true}};
+    {"--dry-run", false},      {"-k", true},         {"--key", true},        {"--log_file", true},
+    {"--max_restarts", true}};
 
 // args without `--gpu_index i j …` (its values are the integers that follow).
 std::vector<std::string> strip_gpu_index(const std::vector<std::string>& args) {
@@ -92,6 +93,10 @@ void add_launch_options(CLI::App& cmd, JobLaunch& job) {
       ->check(CLI::IsMember({"local", "mpirun", "slurm"}));
   cmd.add_option("--include", job.include, "Only these hosts/slots of the cluster file (node1,node2 or node1:0,1)");
   cmd.add_option("--exclude", job.exclude, "All hosts/slots of the cluster file but these");
+  cmd.add_option("--max_restarts", job.max_restarts,
+                 "When a rank dies, hangs or fails, relaunch the job (resuming from its latest checkpoint) up to N "
+                 "times")
+      ->check(CLI::NonNegativeNumber);
   cmd.add_flag("--dry-run", job.dry_run,
                "Check, then print the resolved spec and the launch plan; run and write nothing");
 }

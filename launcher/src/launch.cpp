@@ -21,6 +21,7 @@
 #include "kiln/common/env_knobs.h"
 #include "job_shared_memory.h"
 #include "kiln/launcher/supervisor.h"
+#include "kiln/runtime/model_file.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
 
@@ -117,6 +118,143 @@ cluster::LaunchOptions job_options(const JobLaunch& job, const cluster::ClusterC
   return o;
 }
 
+namespace {
+
+// How one launch of the job's ranks ended.
+struct Attempt {
+  int code = 0;         // mpirun's (srun's) exit code
+  int signo = 0;        // the signal the user stopped the job with
+  std::string failure;  // the control plane's reason, when a rank failed
+  ExitCode cause = ExitCode::kRankFailed;
+  int64_t step = 0;     // the failed rank's step
+  int64_t reached = 0;  // the furthest step any rank reported
+};
+
+// Starts the ranks once, with a control plane of their own (a fresh port and token), and supervises them.
+Attempt run_ranks(const JobLaunch& job, const cluster::ClusterConfig& config, const cluster::LaunchOptions& options,
+                  const cluster::Command& cmd, const std::string& bind, bool single_host) {
+  // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
+  const std::string token = cluster::make_job_token();
+  cluster::StoreServerOptions store = cluster::StoreServerOptions::from_env(token);
+  store.address = bind;
+  cluster::ControlPlaneServer control(store, cluster::ControlPlaneOptions::from_env());
+  std::mutex mu;
+  Attempt attempt;
+  control.on_rank_failure([&](const cluster::RankFailure& f) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      attempt.failure = f.reason;
+      attempt.cause = f.cause;
+      attempt.step = f.step;
+    }
+    terminate_supervised();
+  });
+  SupervisedRun run;
+  run.argv = cmd.argv;
+  // Ranks find the control plane through these: they go into mpirun's (or srun's) environment, which forwards them
+  // by name (job_options); this process's own environment is left as it was.
+  run.env = {{knob::kJobToken.name, token}, {knob::kMasterPort.name, std::to_string(control.port())}};
+  std::optional<JobSharedMemory> shared_memory;  // removed when the job ends, with what killed ranks left in it
+  if (single_host) {
+    shared_memory.emplace();
+    if (!shared_memory->dir().empty()) run.env.emplace_back(JobSharedMemory::kMcaVariable, shared_memory->dir());
+  }
+  if (config.launcher == cluster::Launcher::kSlurm) {
+    // srun --label prefixes every line with its task id, which the supervisor turns into [host:rank] and logs.
+    auto srun = std::find(run.argv.begin(), run.argv.end(), options.srun);
+    if (srun != run.argv.end()) run.argv.insert(srun + 1, "--label");
+    run.srun_labels = true;
+  }
+  run.logs_dir = job.results_dir.empty() ? "" : runtime::ResultsLayout(job.results_dir).logs();
+  // A first Ctrl-C (SIGTERM, Slurm's SIGUSR1) asks the ranks to stop at an agreed step and checkpoint there.
+  run.graceful_stop = [&control](int signo) { control.request_stop(signo); };
+  run.stop_grace_s = static_cast<int>(env_long(knob::kStopGraceS));
+  run.host = host_name();
+  const int code = supervise(run);
+  std::lock_guard<std::mutex> lock(mu);
+  attempt.code = code;
+  attempt.signo = forwarded_signal();
+  // The ranks move in lockstep: the furthest step any rank reported (survivors report theirs on ABORT) is where the
+  // job got to, closer than the failed rank's last heartbeat.
+  for (const auto& r : control.ranks()) attempt.reached = std::max(attempt.reached, r.step);
+  return attempt;
+}
+
+// The job's exit code for an attempt: 128 + the user's signal; a rank's data or spec error as a single process
+// would exit (3 or 2); another rank failure 4; else mpirun's code.
+int exit_code_of(const Attempt& a) {
+  if (a.signo) return 128 + a.signo;
+  if (!a.failure.empty())
+    return static_cast<int>(a.cause == ExitCode::kData || a.cause == ExitCode::kUsage ? a.cause : ExitCode::kRankFailed);
+  return a.code;
+}
+
+// Worth another launch: a rank died, hung or failed, or mpirun failed — not the user's stop, and not a spec or data
+// error, which the next launch would meet again.
+bool restartable(const Attempt& a, int code) {
+  return code != 0 && a.signo == 0 && code != static_cast<int>(ExitCode::kUsage) &&
+         code != static_cast<int>(ExitCode::kData);
+}
+
+std::string describe(const Attempt& a) {
+  return a.failure.empty() ? "the job's ranks exited with code " + std::to_string(a.code) : a.failure;
+}
+
+// The global step of the checkpoint a relaunch resumes from (-1: none, or unreadable: it will say why).
+int64_t latest_checkpoint_step(const std::string& results_dir) {
+  if (results_dir.empty()) return -1;
+  const runtime::ResultsLayout r(results_dir);
+  try {
+    std::string name = read_file(r.latest_pointer());
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    return runtime::read_model_file(r.checkpoints() + "/" + name).meta.value("global_step", int64_t{-1});
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Between two launches: the cause, where the next one resumes and how many steps the failure cost, in the log and
+// in status.json.
+void announce_restart(const JobLaunch& job, const Attempt& a, int restart) {
+  const int64_t resume = latest_checkpoint_step(job.results_dir);
+  const int64_t lost = resume >= 0 ? std::max<int64_t>(0, std::max(a.step, a.reached) - resume) : -1;
+  const std::string message =
+      log::cat("restart ", restart, " of ", job.max_restarts, " after: ", describe(a), "; ",
+               resume >= 0 ? log::cat("resuming from the checkpoint at step ", resume) : std::string("no checkpoint yet: starting over"),
+               lost >= 0 ? log::cat(" (", lost, " step(s) lost)") : std::string());
+  log::warn(message);
+  if (job.results_dir.empty() || !std::filesystem::is_directory(job.results_dir)) return;
+  nlohmann::json fields{{"restart", restart}, {"max_restarts", job.max_restarts}, {"cause", describe(a)},
+                        {"verbosity", "WARNING"}};
+  if (resume >= 0) fields["resume_step"] = resume;
+  if (lost >= 0) fields["steps_lost"] = lost;
+  runtime::StatusLog(runtime::ResultsLayout(job.results_dir).status())
+      .write(runtime::StatusLog::Status::kRunning, message, fields);
+}
+
+// The last attempt's outcome, logged and recorded; returns the job's exit code.
+int finish(const JobLaunch& job, const Attempt& a, int code, int restarts) {
+  if (a.signo) {
+    // The user stopped the job: ranks reporting their own interruption are not a rank failure.
+    const std::string message = "interrupted by signal " + std::to_string(a.signo) + " (" + signal_name(a.signo) +
+                                "); the job's ranks were stopped";
+    log::error(message);
+    record_job_outcome(job.results_dir, message, true);
+    return code;
+  }
+  if (code == 0) return 0;
+  const std::string cause = describe(a);
+  const std::string message =
+      restarts > 0 ? log::cat("the job failed ", restarts + 1, " times (--max_restarts ", job.max_restarts,
+                              "); the last time: ", cause)
+                   : cause;
+  if (!a.failure.empty() || restarts > 0) log::error(message);
+  record_job_outcome(job.results_dir, message, false);
+  return code;
+}
+
+}  // namespace
+
 int launch_job(const JobLaunch& job) {
   char exe[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -156,61 +294,13 @@ int launch_job(const JobLaunch& job) {
   }
   log::info(log::cat("Launching ", config.world_size(), " rank(s): ", cmd.str()));
 
-  // The control plane: ranks heartbeat to it; the first rank that dies, hangs or fails ends the whole job.
-  const std::string token = cluster::make_job_token();
-  cluster::StoreServerOptions store = cluster::StoreServerOptions::from_env(token);
-  store.address = bind;
-  cluster::ControlPlaneServer control(store, cluster::ControlPlaneOptions::from_env());
-  std::mutex mu;
-  std::string failure;
-  ExitCode cause = ExitCode::kRankFailed;
-  control.on_rank_failure([&](const cluster::RankFailure& f) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      failure = f.reason;
-      cause = f.cause;
-    }
-    terminate_supervised();
-  });
-  SupervisedRun run;
-  run.argv = cmd.argv;
-  // Ranks find the control plane through these: they go into mpirun's (or srun's) environment, which forwards them
-  // by name (job_options); this process's own environment is left as it was.
-  run.env = {{knob::kJobToken.name, token}, {knob::kMasterPort.name, std::to_string(control.port())}};
-  std::optional<JobSharedMemory> shared_memory;  // removed when the job ends, with what killed ranks left in it
-  if (single_host) {
-    shared_memory.emplace();
-    if (!shared_memory->dir().empty()) run.env.emplace_back(JobSharedMemory::kMcaVariable, shared_memory->dir());
+  for (int restarts = 0;; ++restarts) {
+    const Attempt attempt = run_ranks(job, config, options, cmd, bind, single_host);
+    const int code = exit_code_of(attempt);
+    if (restarts >= job.max_restarts || !restartable(attempt, code)) return finish(job, attempt, code, restarts);
+    announce_restart(job, attempt, restarts + 1);
+    log::info(log::cat("Launching ", config.world_size(), " rank(s) again: ", cmd.str()));
   }
-  if (config.launcher == cluster::Launcher::kSlurm) {
-    // srun --label prefixes every line with its task id, which the supervisor turns into [host:rank] and logs.
-    auto srun = std::find(run.argv.begin(), run.argv.end(), options.srun);
-    if (srun != run.argv.end()) run.argv.insert(srun + 1, "--label");
-    run.srun_labels = true;
-  }
-  run.logs_dir = job.results_dir.empty() ? "" : runtime::ResultsLayout(job.results_dir).logs();
-  // A first Ctrl-C (SIGTERM, Slurm's SIGUSR1) asks the ranks to stop at an agreed step and checkpoint there.
-  run.graceful_stop = [&control](int signo) { control.request_stop(signo); };
-  run.stop_grace_s = static_cast<int>(env_long(knob::kStopGraceS));
-  run.host = host_name();
-  const int code = supervise(run);
-  std::lock_guard<std::mutex> lock(mu);
-  if (const int signo = forwarded_signal()) {
-    // The user stopped the job: ranks reporting their own interruption are not a rank failure.
-    const std::string message =
-        "interrupted by signal " + std::to_string(signo) + " (" + signal_name(signo) + "); the job's ranks were stopped";
-    log::error(message);
-    record_job_outcome(job.results_dir, message, true);
-    return 128 + signo;
-  }
-  if (!failure.empty()) {
-    log::error(failure);
-    record_job_outcome(job.results_dir, failure, false);
-    // A rank's data or spec error is the job's cause: exit as a single process would (3 or 2), not 4.
-    return static_cast<int>(cause == ExitCode::kData || cause == ExitCode::kUsage ? cause : ExitCode::kRankFailed);
-  }
-  if (code != 0) record_job_outcome(job.results_dir, "the job's ranks exited with code " + std::to_string(code), false);
-  return code;
 }
 
 }  // namespace kiln::launcher

@@ -53,6 +53,18 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+// The pid of the rank whose environment says OMPI_COMM_WORLD_RANK=<rank> and whose command line mentions `tag`.
+inline pid_t find_rank(int rank, const std::string& tag) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string cmdline = slurp(e.path() / "cmdline"), environ = slurp(e.path() / "environ");
+    if (cmdline.find(tag) == std::string::npos || cmdline.find("mpirun") == 0) continue;
+    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
 // Starts a shell command line in the background with its output in `log`; returns its pid.
 inline pid_t start_shell(const std::string& command, const fs::path& log) {
   const pid_t pid = ::fork();

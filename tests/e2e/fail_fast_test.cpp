@@ -13,18 +13,6 @@
 using namespace kiln::testing;
 
 namespace {
-// The pid of the rank whose environment says OMPI_COMM_WORLD_RANK=<rank> and whose command line mentions `tag`.
-pid_t find_rank(int rank, const std::string& tag) {
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string cmdline = slurp(e.path() / "cmdline"), environ = slurp(e.path() / "environ");
-    if (cmdline.find(tag) == std::string::npos || cmdline.find("mpirun") == 0) continue;
-    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
-      return static_cast<pid_t>(std::stol(name));
-  }
-  return -1;
-}
 // The last event of <results>/status.json: what a user (or TAO's tooling) reads as the job's outcome.
 nlohmann::json last_event(const fs::path& results) {
   std::istringstream in(slurp(results / "status.json"));

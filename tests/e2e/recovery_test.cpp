@@ -1,10 +1,15 @@
-// A stopped job resumes where it stopped. Ctrl-C on the kiln launcher asks every rank (over the control plane) to stop
+// A stopped job resumes where it stopped, and a failed one is restarted (--max_restarts). Ctrl-C on the kiln launcher asks every rank (over the control plane) to stop
 // after the same step; rank 0 saves a checkpoint of that step, every rank exits 130, and the same command carries on
 // from there to exactly the weights of an uninterrupted run (deterministic mode, 2 ranks). Slurm's warning signal,
 // SIGUSR1, does the same for a single process (exit 138).
 #include <ATen/ATen.h>
 #include <signal.h>
 #include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -87,4 +92,81 @@ TEST(Recovery, SlurmsWarningSignalStopsASingleProcessWithACheckpoint) {
   const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
   ASSERT_EQ(straight.code, 0) << straight.output;
   expect_same_weights(dir.path / "straight" / "model.kiln", results / "model.kiln");
+}
+
+// --max_restarts: kill -9 of a rank is a restart from the latest checkpoint, not the end of the job; the steps after
+// it are trained again exactly, so the job ends with the weights of a run that never failed.
+TEST(Recovery, AKilledRankIsRestartedAndTheJobEndsWithTheUninterruptedWeights) {
+  TempDir dir("restart");
+  const std::string common = "classification train -e " + kSpec + " --num_processes 2" + kRun;
+  const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
+  ASSERT_EQ(straight.code, 0) << straight.output;
+
+  const fs::path results = dir.path / "restarted", log = dir.path / "restarted.log";
+  const pid_t pid = start_kiln(common + " --max_restarts 2 -r " + results.string(), log);
+  ASSERT_GT(pid, 0);
+  wait_for_file(results / "checkpoints" / "latest");
+  const pid_t victim = find_rank(1, results.string());
+  ASSERT_GT(victim, 0) << slurp(log);
+  ::kill(victim, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string out = slurp(log);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_NE(out.find("WARNING restart 1 of 2 after: rank 1 (host "), std::string::npos) << out;
+  EXPECT_NE(out.find("Resuming from"), std::string::npos) << out;
+  // The restart is in status.json, with the checkpoint it resumed from and the steps it cost.
+  bool recorded = false;
+  std::istringstream events(slurp(results / "status.json"));
+  for (std::string line; std::getline(events, line);) {
+    const auto e = nlohmann::json::parse(line);
+    if (e.value("restart", 0) != 1) continue;
+    recorded = true;
+    EXPECT_EQ(e.value("status", ""), "RUNNING");
+    EXPECT_GE(e.value("resume_step", int64_t{-1}), 15) << line;  // at least epoch 1's checkpoint
+    EXPECT_GE(e.value("steps_lost", int64_t{-1}), 0) << line;
+  }
+  EXPECT_TRUE(recorded) << slurp(results / "status.json");
+  EXPECT_EQ(last_event(results).value("status", ""), "SUCCESS");
+  expect_same_weights(dir.path / "straight" / "model.kiln", results / "model.kiln");
+}
+
+// A rank that dies every time: the job stops after --max_restarts restarts, with one error naming the cause.
+TEST(Recovery, ACrashLoopStopsAfterMaxRestartsNamingTheCause) {
+  TempDir dir("crashloop");
+  const fs::path results = dir.path / "r", log = dir.path / "r.log";
+  const pid_t pid = start_kiln("classification train -e " + kSpec + " --num_processes 2 --max_restarts 2" + kRun +
+                                   " -r " + results.string(),
+                               log);
+  ASSERT_GT(pid, 0);
+  // Each launch: once it trains (its first step is logged), kill rank 1.
+  int status = 0, kills = 0;
+  std::vector<pid_t> killed;
+  const auto launches_training = [&] {
+    const std::string out = slurp(log);
+    int n = 0;
+    for (size_t p = out.find("First training step done"); p != std::string::npos;
+         p = out.find("First training step done", p + 1))
+      ++n;
+    return n;
+  };
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    const pid_t victim = find_rank(1, results.string());
+    if (victim > 0 && launches_training() > kills &&
+        std::find(killed.begin(), killed.end(), victim) == killed.end()) {
+      ::kill(victim, SIGKILL);
+      killed.push_back(victim);
+      ++kills;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string out = slurp(log);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
+  EXPECT_EQ(kills, 3) << out;
+  EXPECT_NE(out.find("restart 2 of 2 after: "), std::string::npos) << out;
+  EXPECT_NE(out.find("ERROR the job failed 3 times (--max_restarts 2); the last time: rank 1 (host "), std::string::npos)
+      << out;
+  EXPECT_EQ(last_event(results).value("status", ""), "FAILURE");
 }
