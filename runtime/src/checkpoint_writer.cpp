@@ -39,6 +39,8 @@ std::string CheckpointWriter::save(const std::string& name, ModelFile file) {
       for (const auto& old : remove_old_checkpoints(results_, keep_))
         log::debug("checkpoint: removed " + old + " (checkpoints_to_keep=" + std::to_string(keep_) + ")");
       last_write_ = std::chrono::steady_clock::now() - t0;
+      log::debug(log::cat("checkpoint: ", name, " written in ", static_cast<int64_t>(1000 * last_write_.count()),
+                          " ms in the background"));
     } catch (...) {
       error_ = std::current_exception();
     }

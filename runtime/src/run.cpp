@@ -192,14 +192,19 @@ struct Run::Loop {
     return flags;
   }
 
-  // Rank 0 hands the checkpoint to the background writer; returns its path. The stall is the copy.
+  // Rank 0 hands the checkpoint to the background writer; returns its path. Training pauses for the copy, and for
+  // the previous write when checkpoints come faster than the disk takes them.
   std::string save(const std::string& kind) {
     const auto t0 = Clock::now();
+    writer->wait();
+    const double waited = seconds_since(t0);
     content->extra = task.checkpoint_extra();
-    const std::string path = writer->save(checkpoint_file_name(run.results_, *content), make_model_file(*content));
+    ModelFile file = make_model_file(*content);
+    const double copied = seconds_since(t0) - waited;
+    const std::string path = writer->save(checkpoint_file_name(run.results_, *content), std::move(file));
     last_checkpoint = Clock::now();
     log::info(log::cat("Checkpoint: ", path, " (", kind, "; training paused ", std::fixed, std::setprecision(1),
-                       1000 * seconds_since(t0), " ms)"));
+                       1000 * (copied + waited), " ms", waited >= 0.001 ? log::cat(", ", 1000 * waited, " of them waiting for the previous write") : "", ")"));
     return path;
   }
 
