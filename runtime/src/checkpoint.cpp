@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -50,6 +52,31 @@ std::vector<std::string> resume_candidates(const std::string& dir, const std::st
 }
 }  // namespace
 
+namespace {
+// Gives the optimizer fresh copies of its state tensors, so the ones an archive already holds stay as they are while
+// training goes on (SGD's momentum and Adam's moments are updated in place). The optimizers kiln makes: SGD, Adam.
+void detach_optimizer_state(torch::optim::Optimizer& optimizer) {
+  for (auto& entry : optimizer.state()) {
+    torch::optim::OptimizerParamState* state = entry.second.get();
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state)) {
+      if (sgd->momentum_buffer().defined()) sgd->momentum_buffer(sgd->momentum_buffer().clone());
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state)) {
+      if (adam->exp_avg().defined()) adam->exp_avg(adam->exp_avg().clone());
+      if (adam->exp_avg_sq().defined()) adam->exp_avg_sq(adam->exp_avg_sq().clone());
+      if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().clone());
+    } else {
+      throw Error("checkpoint: an optimizer state of a kind kiln cannot snapshot");
+    }
+  }
+}
+
+std::string encode(torch::serialize::OutputArchive& archive) {
+  std::ostringstream os;
+  archive.save_to(os);
+  return os.str();
+}
+}  // namespace
+
 ModelFile make_model_file(const CheckpointContent& c) {
   ModelFile f;
   put_module_state(*c.net, f);
@@ -78,14 +105,32 @@ ModelFile make_model_file(const CheckpointContent& c) {
   if (c.optimizer) {
     torch::serialize::OutputArchive archive;
     c.optimizer->save(archive);
-    std::ostringstream os;
-    archive.save_to(os);
-    f.blobs[kOptimizerBlob] = os.str();
+    f.blobs[kOptimizerBlob] = encode(archive);
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     f.tensors[kRngTensor] = gen.get_state();
   }
   return f;
+}
+
+CheckpointSnapshot::CheckpointSnapshot(const CheckpointContent& c) {
+  CheckpointContent weights = c;
+  weights.optimizer = nullptr;
+  file_ = make_model_file(weights);
+  file_.meta["kind"] = "checkpoint";
+  if (!c.optimizer) return;
+  optimizer_ = std::make_shared<torch::serialize::OutputArchive>();
+  c.optimizer->save(*optimizer_);  // holds the state tensors themselves...
+  detach_optimizer_state(*c.optimizer);  // ...which the optimizer now leaves alone
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  file_.tensors[kRngTensor] = gen.get_state();
+}
+
+ModelFile CheckpointSnapshot::finish() {
+  if (optimizer_) file_.blobs[kOptimizerBlob] = encode(*optimizer_);
+  optimizer_.reset();
+  return std::move(file_);
 }
 
 std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c) {

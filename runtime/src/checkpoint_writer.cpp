@@ -27,14 +27,14 @@ void CheckpointWriter::wait() {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-std::string CheckpointWriter::save(const std::string& name, ModelFile file) {
+std::string CheckpointWriter::save(const std::string& name, CheckpointSnapshot snapshot) {
   wait();
   std::filesystem::create_directories(results_.checkpoints());
   const std::string path = results_.checkpoints() + "/" + name;
-  thread_ = std::thread([this, name, path, file = std::move(file)] {
+  thread_ = std::thread([this, name, path, snapshot = std::move(snapshot)]() mutable {
     try {
       const auto t0 = std::chrono::steady_clock::now();
-      write_model_file(path, file);
+      write_model_file(path, snapshot.finish());
       atomic_write_string(results_.latest_pointer(), name + "\n");  // only once the checkpoint is durable
       for (const auto& old : remove_old_checkpoints(results_, keep_))
         log::debug("checkpoint: removed " + old + " (checkpoints_to_keep=" + std::to_string(keep_) + ")");

@@ -199,9 +199,9 @@ struct Run::Loop {
     writer->wait();
     const double waited = seconds_since(t0);
     content->extra = task.checkpoint_extra();
-    ModelFile file = make_model_file(*content);
+    CheckpointSnapshot snapshot(*content);
     const double copied = seconds_since(t0) - waited;
-    const std::string path = writer->save(checkpoint_file_name(run.results_, *content), std::move(file));
+    const std::string path = writer->save(checkpoint_file_name(run.results_, *content), std::move(snapshot));
     last_checkpoint = Clock::now();
     log::info(log::cat("Checkpoint: ", path, " (", kind, "; training paused ", std::fixed, std::setprecision(1),
                        1000 * (copied + waited), " ms", waited >= 0.001 ? log::cat(", ", 1000 * waited, " of them waiting for the previous write") : "", ")"));

@@ -4,7 +4,9 @@
 // only) at the end.
 #pragma once
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/output-archive.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +47,20 @@ struct CheckpointContent {
 };
 
 ModelFile make_model_file(const CheckpointContent& c);
+
+// A checkpoint taken now and serialised later (by CheckpointWriter's thread): the weights and RNG are cloned, and the
+// optimizer's state tensors are handed over whole — the optimizer goes on with fresh copies of them — so taking it
+// costs a memory copy, while LibTorch's slow archive encoding of the optimizer state happens in finish().
+class CheckpointSnapshot {
+ public:
+  explicit CheckpointSnapshot(const CheckpointContent& c);
+  // The complete file (the optimizer blob encoded now); call once, on any thread.
+  ModelFile finish();
+
+ private:
+  ModelFile file_;
+  std::shared_ptr<torch::serialize::OutputArchive> optimizer_;
+};
 // The checkpoint's file name in checkpoints/: by epoch, or by epoch and step inside an epoch.
 std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c);
 // Writes the checkpoint and moves the `latest` pointer; returns the checkpoint path. (Training writes through

@@ -1,6 +1,6 @@
-// Checkpoints written in the background, so training does not wait for the disk. save() takes the checkpoint's
-// contents already copied (make_model_file clones every tensor and serialises the optimizer on the caller's thread:
-// that copy is the whole stall), then one writer thread writes the file durably, moves `latest` to it, and removes
+// Checkpoints written in the background, so training does not wait for the disk. save() takes a CheckpointSnapshot
+// (checkpoint.h: the weights cloned and the optimizer's state handed over, on the caller's thread: that copy is the
+// whole stall); one writer thread encodes the optimizer state, writes the file durably, moves `latest` to it, and removes
 // the oldest files beyond `keep`. One write at a time: save() first waits for the previous one. A process killed
 // during a write leaves `latest` at the previous checkpoint and a temp file that the next run removes. An error of a
 // background write is rethrown by the next save() or wait().
@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/model_file.h"
 #include "kiln/runtime/results_layout.h"
 
@@ -22,8 +23,8 @@ class CheckpointWriter {
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
-  // Starts writing `file` as checkpoints/<name>; returns its path.
-  std::string save(const std::string& name, ModelFile file);
+  // Starts writing the snapshot as checkpoints/<name>; returns its path.
+  std::string save(const std::string& name, CheckpointSnapshot snapshot);
   // Waits until the last checkpoint is durable and `latest` names it.
   void wait();
 
