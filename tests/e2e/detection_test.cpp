@@ -12,13 +12,6 @@ namespace {
 const std::string kSpec = sample_spec("detectnet_v2_synth.yaml");
 const std::string kConvert = sample_spec("detectnet_v2_convert_synth.yaml");
 
-nlohmann::json last_event(const fs::path& status) {
-  std::istringstream in(slurp(status));
-  nlohmann::json last;
-  for (std::string line; std::getline(in, line);) last = nlohmann::json::parse(line);
-  return last;
-}
-
 }  // namespace
 
 TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
@@ -44,7 +37,7 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Execution status: PASS"), std::string::npos);
   ASSERT_TRUE(fs::exists(run / "model.kiln"));
-  const auto done = last_event(run / "status.json");
+  const auto done = last_event(run);
   EXPECT_EQ(done["status"], "SUCCESS");
   EXPECT_EQ(done["epoch"], 2);
   EXPECT_TRUE(done["kpi"].contains("mean average precision"));  // TAO's name, in percent
@@ -71,7 +64,7 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("mAP"), std::string::npos) << r.output;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir.path / "eval" / "evaluation" / "metrics.json"))["classes"].size(), 10u);
-  const auto evaluated = last_event(dir.path / "eval" / "status.json");  // TAO's evaluate events and names
+  const auto evaluated = last_event(dir.path / "eval");  // TAO's evaluate events and names
   EXPECT_EQ(evaluated["status"], "SUCCESS");
   EXPECT_TRUE(evaluated["kpi"].contains("mean average precision")) << evaluated.dump();
   EXPECT_FALSE(evaluated["categorical"]["average_precision"].empty()) << evaluated.dump();
@@ -125,7 +118,7 @@ TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
                " -pth 0.99 -nf 2 -pg 2");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("output_bbox"), std::string::npos) << r.output;
-  const auto ratio = last_event(dir.path / "status.json")["kpi"]["pruning_ratio"].get<double>();
+  const auto ratio = last_event(dir.path)["kpi"]["pruning_ratio"].get<double>();
   EXPECT_LT(ratio, 0.9);
   r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + (dir.path / "retrain").string() + " -m " +
                pruned.string() + small + " training_config.num_epochs=1");

@@ -1,6 +1,8 @@
 // Helpers for end-to-end tests that run the real kiln executable.
 #pragma once
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +67,23 @@ inline pid_t find_rank(int rank, const std::string& tag) {
   }
   return -1;
 }
+// SIGKILLs rank `rank` of the job whose processes mention `tag`, then waits for the launcher `pid`; returns its
+// wait status.
+inline int kill_rank_and_wait(pid_t pid, int rank, const std::string& tag) {
+  ::kill(find_rank(rank, tag), SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+// The last event of <results>/status.json: what a user (or TAO's tooling) reads as the job's outcome.
+inline nlohmann::json last_event(const fs::path& results) {
+  std::istringstream in(slurp(results / "status.json"));
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  return nlohmann::json::accept(last) ? nlohmann::json::parse(last) : nlohmann::json::object();
+}
+
 // Starts a shell command line in the background with its output in `log`; returns its pid.
 inline pid_t start_shell(const std::string& command, const fs::path& log) {
   const pid_t pid = ::fork();

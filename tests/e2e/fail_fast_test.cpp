@@ -13,13 +13,6 @@
 using namespace kiln::testing;
 
 namespace {
-// The last event of <results>/status.json: what a user (or TAO's tooling) reads as the job's outcome.
-nlohmann::json last_event(const fs::path& results) {
-  std::istringstream in(slurp(results / "status.json"));
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  return nlohmann::json::accept(last) ? nlohmann::json::parse(last) : nlohmann::json::object();
-}
 std::string long_training(const fs::path& results) {
   return "classification train -e " + sample_spec("classification_lenet5_fmnist.yaml") + " -r " + results.string() +
          " --num_processes 2 train_config.n_epochs=50";
@@ -65,11 +58,8 @@ TEST(FailFast, KilledRankZeroIsRecordedInStatusJsonByTheLauncher) {
   const pid_t pid = start_kiln(long_training(results), log);
   ASSERT_GT(pid, 0);
   wait_for(log, "Epoch 1/50");
-  const pid_t victim = find_rank(0, results.string());
-  ASSERT_GT(victim, 0) << slurp(log);
-  ::kill(victim, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  ASSERT_GT(find_rank(0, results.string()), 0) << slurp(log);
+  const int status = kill_rank_and_wait(pid, 0, results.string());
   const std::string out = slurp(log);
   ASSERT_TRUE(WIFEXITED(status)) << out;
   EXPECT_EQ(WEXITSTATUS(status), 4) << out;

@@ -18,13 +18,6 @@ const std::string kSlice =
     " dataset_config.train.max_samples=3000 dataset_config.val.max_samples=600 train_config.n_epochs=2";
 const std::string kTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 
-nlohmann::json last_event(const fs::path& status) {
-  std::istringstream in(slurp(status));
-  nlohmann::json last;
-  for (std::string line; std::getline(in, line);) last = nlohmann::json::parse(line);
-  return last;
-}
-
 std::vector<std::vector<std::string>> csv_rows(const std::string& text) {
   std::vector<std::vector<std::string>> rows;
   std::istringstream in(text);
@@ -61,7 +54,7 @@ TEST(Lifecycle, TrainPruneRetrainExportInfer) {
                " -pth 0.7 -nf 4 -pg 2 -n max -eq union");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Pruning ratio (pruned/original): 0."), std::string::npos) << r.output;
-  const auto prune_event = last_event(pruned.parent_path() / "status.json");
+  const auto prune_event = last_event(pruned.parent_path());
   EXPECT_EQ(prune_event["status"], "SUCCESS");
   const double ratio = prune_event["kpi"]["pruning_ratio"].get<double>();
   EXPECT_LT(ratio, 0.8) << r.output;
@@ -90,13 +83,13 @@ TEST(Lifecycle, TrainPruneRetrainExportInfer) {
                 (retrain / "model.kiln").string() + " -o " + (dir.path / "no_ort" / "m.onnx").string());
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("onnxruntime (node + onnxruntime-node"), std::string::npos) << r.output;
-  EXPECT_EQ(last_event(dir.path / "no_ort" / "status.json")["status"], "SUCCESS") << r.output;
+  EXPECT_EQ(last_event(dir.path / "no_ort")["status"], "SUCCESS") << r.output;
 
   const fs::path int8 = exported / "model_int8.onnx";
   r = run_kiln("classification export -m " + (retrain / "model.kiln").string() + " -o " + int8.string() +
                " --data_type int8 --batches 4 --batch_size 32 --gen_ds_config --eval_images 600");
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ev = last_event(exported / "status.json");
+  const auto ev = last_event(exported);
   const double int8_acc = ev["kpi"]["int8_accuracy"].get<double>(), fp32_acc = ev["kpi"]["fp32_accuracy"].get<double>();
   EXPECT_NEAR(int8_acc, fp32_acc, 0.03) << r.output;
   EXPECT_NEAR(fp32_acc, retrain_acc, 1e-9) << "export's FP32 accuracy is evaluate's on the same 600 images";

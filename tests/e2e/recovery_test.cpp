@@ -35,6 +35,12 @@ int stopped(const std::string& args, const fs::path& results, const fs::path& lo
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// The reference: the same command, never interrupted.
+void train_straight(const std::string& command, const fs::path& results) {
+  const auto straight = run_kiln(command + " -r " + results.string());
+  ASSERT_EQ(straight.code, 0) << straight.output;
+}
+
 void expect_same_weights(const fs::path& a_model, const fs::path& b_model) {
   const auto a = kiln::runtime::read_model_file(a_model.string());
   const auto b = kiln::runtime::read_model_file(b_model.string());
@@ -43,19 +49,12 @@ void expect_same_weights(const fs::path& a_model, const fs::path& b_model) {
   EXPECT_EQ(a.meta["history"].size(), b.meta["history"].size());
 }
 
-nlohmann::json last_event(const fs::path& results) {
-  std::istringstream in(slurp(results / "status.json"));
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  return nlohmann::json::parse(last);
-}
 }  // namespace
 
 TEST(Recovery, CtrlCStopsTwoRanksAtOneStepAndTheSameCommandResumesBitForBit) {
   TempDir dir("stop2");
   const std::string common = "classification train -e " + kSpec + " --num_processes 2" + kRun;
-  const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
-  ASSERT_EQ(straight.code, 0) << straight.output;
+  ASSERT_NO_FATAL_FAILURE(train_straight(common, dir.path / "straight"));
 
   const fs::path results = dir.path / "stopped", log = dir.path / "stopped.log";
   ASSERT_EQ(stopped(common + " -r " + results.string(), results, log, SIGINT), 130)
@@ -99,18 +98,14 @@ TEST(Recovery, SlurmsWarningSignalStopsASingleProcessWithACheckpoint) {
 TEST(Recovery, AKilledRankIsRestartedAndTheJobEndsWithTheUninterruptedWeights) {
   TempDir dir("restart");
   const std::string common = "classification train -e " + kSpec + " --num_processes 2" + kRun;
-  const auto straight = run_kiln(common + " -r " + (dir.path / "straight").string());
-  ASSERT_EQ(straight.code, 0) << straight.output;
+  ASSERT_NO_FATAL_FAILURE(train_straight(common, dir.path / "straight"));
 
   const fs::path results = dir.path / "restarted", log = dir.path / "restarted.log";
   const pid_t pid = start_kiln(common + " --max_restarts 2 -r " + results.string(), log);
   ASSERT_GT(pid, 0);
   wait_for_file(results / "checkpoints" / "latest");
-  const pid_t victim = find_rank(1, results.string());
-  ASSERT_GT(victim, 0) << slurp(log);
-  ::kill(victim, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  ASSERT_GT(find_rank(1, results.string()), 0) << slurp(log);
+  const int status = kill_rank_and_wait(pid, 1, results.string());
   const std::string out = slurp(log);
   ASSERT_TRUE(WIFEXITED(status)) << out;
   ASSERT_EQ(WEXITSTATUS(status), 0) << out;
