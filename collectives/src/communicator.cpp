@@ -1,5 +1,7 @@
 #include "kiln/collectives/communicator.h"
 
+#include <ATen/ATen.h>
+
 #include "kiln/common/error.h"
 
 namespace kiln::collectives {
@@ -31,6 +33,14 @@ void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout) {
   const std::string why = work->error();
   throw Error(work->describe() + " " + to_string(s) + (why.empty() ? "" : ": " + why),
               s == WorkStatus::kAborted ? ExitCode::kRankFailed : ExitCode::kFailure);
+}
+
+at::Tensor all_gather_small(Communicator& comm, const at::Tensor& mine, c10::Device device,
+                            std::chrono::milliseconds timeout) {
+  const at::Tensor in = mine.contiguous().to(device);
+  at::Tensor all = at::empty({comm.size() * mine.numel()}, in.options());
+  wait_ok(comm.allgather(in, all), timeout);
+  return all.cpu();
 }
 
 }  // namespace kiln::collectives

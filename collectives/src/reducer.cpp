@@ -173,10 +173,7 @@ void GradientReducer::check_step_fingerprints() {
 // Small CPU tensors in and out; the collective runs where the parameters live (NCCL only reduces CUDA tensors).
 at::Tensor GradientReducer::allgather_on_param_device(const at::Tensor& mine) {
   const c10::Device device = params_.empty() ? c10::Device(c10::kCPU) : params_.front().device();
-  const at::Tensor in = mine.to(device);
-  at::Tensor all = at::empty({comm_.size() * mine.numel()}, in.options());
-  wait_ok(comm_.allgather(in, all), opts_.timeout);
-  return all.cpu();
+  return all_gather_small(comm_, mine, device, opts_.timeout);
 }
 
 void GradientReducer::reset_step() {

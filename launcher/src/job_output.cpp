@@ -76,9 +76,8 @@ void JobOutput::route(const std::string& piece) {
 }
 
 void JobOutput::rank_line(int rank, const std::string& text) {
-  auto [it, added] = rank_logs_.try_emplace(rank, File(nullptr, std::fclose));
-  (void)added;
-  append(it->second, "rank_" + std::to_string(rank) + ".log", text);
+  File& log = rank_logs_.try_emplace(rank, File(nullptr, std::fclose)).first->second;
+  append(log, "rank_" + std::to_string(rank) + ".log", text);
   const std::string printed = "[" + host_ + ":" + std::to_string(rank) + "] " + text;
   if (is_open_mpi_message(text)) {
     append(launcher_log_, launcher_log_name_, printed);

@@ -21,6 +21,7 @@
 #include "kiln/common/env_knobs.h"
 #include "job_shared_memory.h"
 #include "kiln/launcher/supervisor.h"
+#include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/model_file.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
@@ -205,8 +206,8 @@ int64_t latest_checkpoint_step(const std::string& results_dir) {
   if (results_dir.empty()) return -1;
   const runtime::ResultsLayout r(results_dir);
   try {
-    std::string name = read_file(r.latest_pointer());
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    const std::string name = runtime::latest_checkpoint_name(r);
+    if (name.empty()) return -1;
     return runtime::read_model_file(r.checkpoints() + "/" + name).meta.value("global_step", int64_t{-1});
   } catch (const std::exception&) {
     return -1;

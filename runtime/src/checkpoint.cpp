@@ -35,14 +35,6 @@ std::optional<std::pair<int64_t, int64_t>> order_in_name(const std::string& name
   return std::make_pair(std::stoll(m[1].str()), m[3].matched ? std::stoll(m[3].str()) : int64_t{0});
 }
 
-std::string latest_name(const ResultsLayout& results) {
-  std::error_code ec;
-  if (!fs::exists(results.latest_pointer(), ec)) return "";
-  std::string name = read_file(results.latest_pointer());
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  return name;
-}
-
 // The files to try, in order: the one `latest` names, then every other checkpoint, newest first.
 std::vector<std::string> resume_candidates(const std::string& dir, const std::string& latest_name) {
   std::vector<std::string> paths{dir + "/" + latest_name};
@@ -50,9 +42,7 @@ std::vector<std::string> resume_candidates(const std::string& dir, const std::st
     if (name != latest_name) paths.push_back(dir + "/" + name);
   return paths;
 }
-}  // namespace
 
-namespace {
 // Gives the optimizer fresh copies of its state tensors, so the ones an archive already holds stay as they are while
 // training goes on (SGD's momentum and Adam's moments are updated in place). The optimizers kiln makes: SGD, Adam.
 void detach_optimizer_state(torch::optim::Optimizer& optimizer) {
@@ -75,9 +65,9 @@ std::string encode(torch::serialize::OutputArchive& archive) {
   archive.save_to(os);
   return os.str();
 }
-}  // namespace
 
-ModelFile make_model_file(const CheckpointContent& c) {
+// Everything of a checkpoint or model file but the optimizer state and the RNG.
+ModelFile model_part(const CheckpointContent& c) {
   ModelFile f;
   put_module_state(*c.net, f);
   f.meta["kind"] = c.optimizer ? "checkpoint" : "model";
@@ -102,25 +92,16 @@ ModelFile make_model_file(const CheckpointContent& c) {
     for (const auto& r : c.state->history) history.push_back(r.to_json());
     f.meta["history"] = history;
   }
-  if (c.optimizer) {
-    torch::serialize::OutputArchive archive;
-    c.optimizer->save(archive);
-    f.blobs[kOptimizerBlob] = encode(archive);
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    f.tensors[kRngTensor] = gen.get_state();
-  }
   return f;
 }
+}  // namespace
 
-CheckpointSnapshot::CheckpointSnapshot(const CheckpointContent& c) {
-  CheckpointContent weights = c;
-  weights.optimizer = nullptr;
-  file_ = make_model_file(weights);
-  file_.meta["kind"] = "checkpoint";
+ModelFile make_model_file(const CheckpointContent& c) { return CheckpointSnapshot(c).finish(); }
+
+CheckpointSnapshot::CheckpointSnapshot(const CheckpointContent& c) : file_(model_part(c)) {
   if (!c.optimizer) return;
   optimizer_ = std::make_shared<torch::serialize::OutputArchive>();
-  c.optimizer->save(*optimizer_);  // holds the state tensors themselves...
+  c.optimizer->save(*optimizer_);        // holds the state tensors themselves...
   detach_optimizer_state(*c.optimizer);  // ...which the optimizer now leaves alone
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
@@ -131,6 +112,14 @@ ModelFile CheckpointSnapshot::finish() {
   if (optimizer_) file_.blobs[kOptimizerBlob] = encode(*optimizer_);
   optimizer_.reset();
   return std::move(file_);
+}
+
+std::string latest_checkpoint_name(const ResultsLayout& results) {
+  std::error_code ec;
+  if (!fs::exists(results.latest_pointer(), ec)) return "";
+  std::string name = read_file(results.latest_pointer());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return name;
 }
 
 std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c) {
@@ -164,7 +153,7 @@ std::vector<std::string> checkpoint_files_newest_first(const std::string& dir) {
 std::vector<std::string> remove_old_checkpoints(const ResultsLayout& results, int64_t keep) {
   std::vector<std::string> removed;
   if (keep <= 0) return removed;
-  const std::string latest = latest_name(results);
+  const std::string latest = latest_checkpoint_name(results);
   int64_t kept = 0;
   for (const auto& name : checkpoint_files_newest_first(results.checkpoints())) {
     if (name == latest || kept < keep) {
@@ -187,7 +176,7 @@ std::string save_final_model(const ResultsLayout& results, CheckpointContent c) 
 std::optional<ResumePoint> resume_point(const ResultsLayout& results) {
   const fs::path pointer = results.latest_pointer();
   if (!fs::exists(pointer)) return std::nullopt;
-  const std::string name = latest_name(results);
+  const std::string name = latest_checkpoint_name(results);
   std::vector<std::string> skipped;  // "<file>: <why>"
   for (const std::string& path : resume_candidates(results.checkpoints(), name)) {
     if (!fs::is_regular_file(path)) {  // only `latest`'s target can be missing (or be "")

@@ -157,11 +157,7 @@ void Distributed::sum(at::Tensor& t) {
 }
 
 at::Tensor Distributed::all_gather(const at::Tensor& mine) {
-  if (!comm_) return mine.clone();
-  const at::Tensor in = mine.contiguous().to(device_);  // NCCL gathers CUDA tensors only
-  at::Tensor all = at::empty({world_size() * mine.numel()}, in.options());
-  collectives::wait_ok(comm_->allgather(in, all));
-  return all.cpu();
+  return comm_ ? collectives::all_gather_small(*comm_, mine, device_) : mine.clone();
 }
 
 void Distributed::average(const std::vector<at::Tensor>& tensors) {

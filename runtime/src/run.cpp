@@ -203,8 +203,10 @@ struct Run::Loop {
     const double copied = seconds_since(t0) - waited;
     const std::string path = writer->save(checkpoint_file_name(run.results_, *content), std::move(snapshot));
     last_checkpoint = Clock::now();
+    const std::string waiting =
+        waited >= 0.001 ? log::cat(", ", 1000 * waited, " of them waiting for the previous write") : "";
     log::info(log::cat("Checkpoint: ", path, " (", kind, "; training paused ", std::fixed, std::setprecision(1),
-                       1000 * (copied + waited), " ms", waited >= 0.001 ? log::cat(", ", 1000 * waited, " of them waiting for the previous write") : "", ")"));
+                       1000 * (copied + waited), " ms", waiting, ")"));
     return path;
   }
 
@@ -216,7 +218,8 @@ struct Run::Loop {
     const at::Tensor all = dist.all_gather(mine);
     if (!dist.is_root()) return;
     state.position = EpochPosition{steps, consumed, {}};
-    for (int r = 0; r < dist.world_size(); ++r) state.position.rank_state.push_back(all.narrow(0, r * mine.numel(), mine.numel()));
+    for (int r = 0; r < dist.world_size(); ++r)
+      state.position.rank_state.push_back(all.narrow(0, r * mine.numel(), mine.numel()));
     save(kind);
     state.position = EpochPosition{};
   }
@@ -389,7 +392,8 @@ struct Run::Loop {
       report_epoch(rec, validated);
       checkpoint_at_epoch_end = false;
       timed_seconds += seconds_since(t0), ++timed_epochs;
-      if (stop_signal && state.epoch < s.n_epochs) stop(log::cat("after epoch ", state.epoch, " (step ", state.global_step, ")"));
+      if (stop_signal && state.epoch < s.n_epochs)
+        stop(log::cat("after epoch ", state.epoch, " (step ", state.global_step, ")"));
     }
   }
 

@@ -3,6 +3,7 @@
 // while its Work is pending. Setup happens once in the backend's constructor; the calls below are the hot path.
 #pragma once
 #include <ATen/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <memory>
@@ -50,5 +51,10 @@ class Communicator {
 
 // Throws kiln::Error naming the Work unless it completed (convenience for call sites with nothing better to do).
 void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout = kNoTimeout);
+
+// Every rank's copy of a small 1-D CPU tensor, rank by rank: [size() * n] on the CPU. The collective runs on `device`
+// (NCCL gathers CUDA tensors only).
+at::Tensor all_gather_small(Communicator& comm, const at::Tensor& mine, c10::Device device,
+                            std::chrono::milliseconds timeout = kNoTimeout);
 
 }  // namespace kiln::collectives

@@ -61,6 +61,8 @@ class CheckpointSnapshot {
   ModelFile file_;
   std::shared_ptr<torch::serialize::OutputArchive> optimizer_;
 };
+// The file name checkpoints/latest holds ("" when there is none).
+std::string latest_checkpoint_name(const ResultsLayout& results);
 // The checkpoint's file name in checkpoints/: by epoch, or by epoch and step inside an epoch.
 std::string checkpoint_file_name(const ResultsLayout& results, const CheckpointContent& c);
 // Writes the checkpoint and moves the `latest` pointer; returns the checkpoint path. (Training writes through
