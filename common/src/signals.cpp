@@ -8,6 +8,7 @@
 namespace kiln {
 namespace {
 std::atomic<int> g_signal{0};
+std::atomic<int> g_deferred{0};  // live InterruptsDeferred scopes
 extern "C" void on_signal(int signo) {
   int none = 0;
   g_signal.compare_exchange_strong(none, signo);
@@ -24,8 +25,12 @@ void install_interrupt_handlers() {
 int pending_signal() { return g_signal.load(); }
 
 void throw_if_interrupted() {
+  if (g_deferred.load() > 0) return;
   if (int s = g_signal.load()) throw Interrupted(s);
 }
+
+InterruptsDeferred::InterruptsDeferred() { ++g_deferred; }
+InterruptsDeferred::~InterruptsDeferred() { --g_deferred; }
 
 void request_stop(int signo) { on_signal(signo); }
 

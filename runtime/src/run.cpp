@@ -379,6 +379,13 @@ struct Run::Loop {
     if (due || checkpoint_at_epoch_end) save(due ? "checkpoint_interval" : stop_signal ? "stop requested" : "cadence");
   }
 
+  // A signal during validation waits for the next step's agreement: a rank that threw here would leave the others
+  // blocked in validation's collectives.
+  void validate(EpochRecord& rec) {
+    InterruptsDeferred deferred;
+    task.validate(rec);
+  }
+
   void train_epochs() {
     start.net->train();
     for (int64_t epoch = state.epoch; epoch < s.n_epochs; ++epoch) {
@@ -386,7 +393,7 @@ struct Run::Loop {
       EpochRecord rec = train_epoch(epoch);
       const bool validated = task.has_validation() &&
                              validation_due(epoch + 1, s.n_epochs, s.validation_period, s.first_validation_epoch);
-      if (validated) task.validate(rec);
+      if (validated) validate(rec);
       state.epoch = epoch + 1;
       state.history.push_back(rec);
       report_epoch(rec, validated);

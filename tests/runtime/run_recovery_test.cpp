@@ -190,6 +190,25 @@ TEST(RunRecovery, AStopMidEpochResumesBitForBit) {
   EXPECT_EQ(lines(w.history())[2].substr(0, 20), lines(p.history())[2].substr(0, 20));
 }
 
+// A signal during validation (DetectNet_v2's evaluation polls for one between its batches) does not end the run in
+// the middle of it, where one rank throwing would leave the others in validation's collectives: the ranks agree on it
+// after the next step, which is checkpointed, and the same command resumes bit for bit.
+TEST(RunRecovery, ASignalDuringValidationStopsAfterTheNextStep) {
+  RunDir whole("whole"), parts("parts");
+  train_in(whole.path, synthetic_settings(3, 1, 1));
+  try {
+    train_with(parts.path, synthetic_settings(3, 1, 1), [](SyntheticTask& t) { t.signal_in_validation = 1; });
+    FAIL() << "the run was not stopped";
+  } catch (const StoppedBySignal& e) {
+    EXPECT_NE(std::string(e.what()).find("(SIGTERM) after step 5 (epoch 2, step 1)"), std::string::npos) << e.what();
+  }
+  kiln::raise_interrupt_for_test(0);
+  const ResultsLayout p(parts.path.string()), w(whole.path.string());
+  EXPECT_EQ(kiln::read_file(p.latest_pointer()), "lenet5_epoch_001_step_0000005.kiln\n");
+  train_in(parts.path, synthetic_settings(3, 1, 1));
+  EXPECT_TRUE(at::equal(weights_of(w.model()), weights_of(p.model())));
+}
+
 TEST(RunRecovery, AStopOnAnEpochsLastStepSavesTheEpochAndStops) {
   RunDir dir;
   try {

@@ -70,6 +70,7 @@ class SyntheticTask final : public TrainingTask {
   int64_t fail_in_epoch = -1;  // 0-based epoch whose first batch throws, as an interrupted run
   int64_t signal_after = -1;   // steps (of this process) after which a SIGTERM arrives; -1: none
   int64_t steps_run = 0;
+  int64_t signal_in_validation = -1;  // the validation (1-based) during which a SIGTERM arrives; -1: none
 
   SyntheticTask() {
     at::Generator gen = at::detail::createCPUGenerator(7);
@@ -89,7 +90,10 @@ class SyntheticTask final : public TrainingTask {
     });
   }
   void validate(EpochRecord& rec) override {
-    ++validations;
+    if (++validations == signal_in_validation) {
+      kiln::raise_interrupt_for_test(SIGTERM);
+      kiln::throw_if_interrupted();  // as an evaluation loop polls between its batches
+    }
     rec.val_accuracy = 0.5, rec.val_loss = 1.0;
   }
   ReportFormat report_format() const override {
@@ -123,19 +127,27 @@ inline RunSettings synthetic_settings(int64_t n_epochs, int64_t checkpoint_inter
   return s;
 }
 
-// Trains the synthetic task in `dir` on one rank; returns the task (to inspect what the skeleton asked of it).
-inline std::unique_ptr<SyntheticTask> train_in(const std::filesystem::path& dir, const RunSettings& settings,
-                                               int64_t fail_in_epoch = -1, int64_t signal_after = -1) {
+// Trains the synthetic task, set up by `configure`, in `dir` on one rank; returns the task (to inspect what the
+// skeleton asked of it).
+inline std::unique_ptr<SyntheticTask> train_with(const std::filesystem::path& dir, const RunSettings& settings,
+                                                 const std::function<void(SyntheticTask&)>& configure) {
   RunOptions opts;
   opts.results_dir = dir.string();
   opts.threads = 1;
   Distributed dist(kiln::cluster::RankInfo{});
   auto task = std::make_unique<SyntheticTask>();
-  task->fail_in_epoch = fail_in_epoch;
-  task->signal_after = signal_after;
+  configure(*task);
   std::optional<StatusLog> status;
   Run(opts, settings, dist).train(*task, status);
   return task;
+}
+
+inline std::unique_ptr<SyntheticTask> train_in(const std::filesystem::path& dir, const RunSettings& settings,
+                                               int64_t fail_in_epoch = -1, int64_t signal_after = -1) {
+  return train_with(dir, settings, [&](SyntheticTask& t) {
+    t.fail_in_epoch = fail_in_epoch;
+    t.signal_after = signal_after;
+  });
 }
 
 inline std::vector<std::string> lines(const std::filesystem::path& file) {
