@@ -90,7 +90,14 @@ Field slurm_field() {
                       "GPUs per node (--gpus-per-node); 0: the nodes' gpus count when all list the same number.", 0,
                       1024),
        string_list("sbatch", "Extra sbatch options, one #SBATCH line each, e.g. [--qos=high, --exclusive].",
-                   detail::sbatch_option_problem)},
+                   detail::sbatch_option_problem),
+       specs::integer("grace_seconds", 120,
+                      "Seconds before the time limit at which Slurm warns the job with USR1 (--signal=B:USR1@N): "
+                      "the ranks stop at an agreed step with a checkpoint. 0: no warning.",
+                      0, 86400),
+       specs::boolean("requeue", true,
+                      "After that checkpoint, put the job back in the queue (--requeue, scontrol requeue); "
+                      "the requeued job resumes from it.")},
       "Used by launcher slurm: srun's allocation and the --emit-sbatch script.");
 }
 
@@ -160,6 +167,20 @@ void check_launcher(const Spec& spec, std::vector<SpecIssue>& issues) {
   }
 }
 
+// The warning must come before the time limit, with time left to finish a step and write a checkpoint.
+void check_slurm(const Spec& spec, std::vector<SpecIssue>& issues) {
+  if (!spec.has("slurm.time") || !spec.has("slurm.grace_seconds")) return;
+  const std::string& time = spec.get_string("slurm.time");
+  const int64_t grace = spec.get_int("slurm.grace_seconds");
+  if (time.empty() || grace == 0 || !detail::slurm_time_problem(time).empty()) return;
+  const long limit = detail::slurm_time_seconds(time);
+  if (grace >= limit) {
+    issues.push_back({spec.location("slurm.grace_seconds"), "slurm.grace_seconds",
+                      std::to_string(grace) + " s is not before the time limit slurm.time=" + time + " (" +
+                          std::to_string(limit) + " s): the job would be warned before it starts"});
+  }
+}
+
 int slots_of(const Spec& spec, size_t i) {
   const std::string slots = item("nodes", i, "slots");
   if (spec.has(slots)) return static_cast<int>(spec.get_int(slots));
@@ -191,6 +212,8 @@ ClusterConfig from_spec(const Spec& spec, const std::string& display_name) {
   c.slurm.ntasks_per_node = static_cast<int>(spec.get_int("slurm.ntasks_per_node"));
   c.slurm.gpus_per_node = static_cast<int>(spec.get_int("slurm.gpus_per_node"));
   c.slurm.sbatch = spec.get_string_list("slurm.sbatch");
+  c.slurm.grace_seconds = static_cast<int>(spec.get_int("slurm.grace_seconds"));
+  c.slurm.requeue = spec.get_bool("slurm.requeue");
   return c;
 }
 
@@ -212,6 +235,7 @@ const specs::Schema& cluster_schema() {
     s.check = [](const Spec& spec, std::vector<SpecIssue>& issues) {
       check_nodes(spec, issues);
       check_launcher(spec, issues);
+      check_slurm(spec, issues);
     };
     return s;
   }();

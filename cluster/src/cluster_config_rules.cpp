@@ -74,6 +74,15 @@ std::string slurm_time_problem(const std::string& time) {
   return "'" + time + "' is not a time limit (write HH:MM:SS or D-HH:MM:SS, e.g. 04:00:00 or 2-00:00:00)";
 }
 
+long slurm_time_seconds(const std::string& time) {
+  const size_t dash = time.find('-');
+  const long days = dash == std::string::npos ? 0 : std::stol(time.substr(0, dash));
+  const std::string clock = dash == std::string::npos ? time : time.substr(dash + 1);
+  const size_t c1 = clock.find(':'), c2 = clock.find(':', c1 + 1);
+  return ((days * 24 + std::stol(clock.substr(0, c1))) * 60 + std::stol(clock.substr(c1 + 1, c2 - c1 - 1))) * 60 +
+         std::stol(clock.substr(c2 + 1));
+}
+
 std::string interface_problem(const std::string& interface) {
   if (interface.empty()) return "";
   std::string name;

@@ -11,6 +11,8 @@ std::string host_problem(const std::string& host);
 // `reserved_ok`: kiln's own variables (KILN_RANK, KILN_JOB_TOKEN, ...) are allowed; the cluster YAML may not set them.
 std::string env_name_problem(const std::string& name, bool reserved_ok = false);
 std::string slurm_time_problem(const std::string& time);
+// A time limit that slurm_time_problem accepts, in seconds.
+long slurm_time_seconds(const std::string& time);
 std::string interface_problem(const std::string& interface);
 std::string mpirun_arg_problem(const std::string& arg);
 std::string sbatch_option_problem(const std::string& option);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cctype>
 #include <set>
 #include <sstream>
@@ -182,6 +183,40 @@ Command srun_command(const ClusterConfig& config, const LaunchOptions& options) 
   return Command{srun_argv(config, options, options.in_allocation, true)};
 }
 
+namespace {
+
+// The batch script's last lines: srun in the background, so that the script can take Slurm's signals. USR1 (the
+// warning before the time limit, sent to this script only: --signal=B:) goes on to the ranks, which stop at a step
+// they agree on with a checkpoint and exit 138; the script then requeues the job. TERM (scancel, preemption) goes on
+// to the ranks too, and the script waits for them: a batch script that ended early would take the ranks, and a
+// checkpoint being written, with it. `wait` returns early whenever a trap runs, hence the loop (docs/slurm.md).
+std::string srun_with_signals(const std::string& srun, const Slurm& slurm) {
+  const std::string stopped = std::to_string(128 + SIGUSR1);
+  std::ostringstream s;
+  s << "kiln_warned=0\n"
+    << "trap 'kiln_caught=1; kiln_warned=1; kill -USR1 \"$kiln_srun\" 2>/dev/null' USR1\n"
+    << "trap 'kiln_caught=1; kill -TERM \"$kiln_srun\" 2>/dev/null' TERM\n"
+    << srun << " &\n"
+    << "kiln_srun=$! kiln_status=-1\n"
+    << "while :; do\n"
+    << "  kiln_caught=0\n"
+    << "  wait \"$kiln_srun\"; kiln_wait=$?\n"
+    << "  [ \"$kiln_wait\" = 127 ] && [ \"$kiln_status\" != -1 ] && break  # srun's status was already in hand\n"
+    << "  kiln_status=$kiln_wait\n"
+    << "  [ \"$kiln_caught\" = 0 ] && break\n"
+    << "done\n";
+  if (slurm.requeue && slurm.grace_seconds > 0) {
+    s << "if [ \"$kiln_warned\" = 1 ] && [ \"$kiln_status\" = " << stopped << " ]; then\n"
+      << "  echo \"kiln: job $SLURM_JOB_ID stopped at a checkpoint before its time limit; requeueing it\"\n"
+      << "  scontrol requeue \"$SLURM_JOB_ID\"\n"
+      << "fi\n";
+  }
+  s << "exit \"$kiln_status\"\n";
+  return s.str();
+}
+
+}  // namespace
+
 std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& options) {
   const detail::SlurmShape shape = detail::slurm_shape(config);
   Args sbatch{"--job-name=" + config.name, "--nodes=" + std::to_string(shape.nodes),
@@ -199,6 +234,9 @@ std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& opti
   std::string log_dir = options.log_dir;  // '%' is a pattern character in sbatch file names
   for (size_t pos = 0; (pos = log_dir.find('%', pos)) != std::string::npos; pos += 2) log_dir.insert(pos, "%");
   sbatch.push_back("--output=" + (log_dir.empty() ? "" : log_dir + "/") + "slurm-%j.out");
+  sbatch.push_back("--open-mode=append");  // a requeued job keeps its number: its runs share one output file
+  if (config.slurm.grace_seconds > 0) sbatch.push_back("--signal=B:USR1@" + std::to_string(config.slurm.grace_seconds));
+  if (config.slurm.requeue) sbatch.push_back("--requeue");
 
   std::ostringstream script;
   script << "#!/bin/bash\n";
@@ -218,7 +256,7 @@ std::string sbatch_script(const ClusterConfig& config, const LaunchOptions& opti
   if (!env.count("OMP_NUM_THREADS")) script << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n";
   if (!env.count("OPENBLAS_NUM_THREADS")) script << "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n";
   script << "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n";
-  script << shell_join(srun_argv(config, options, true, false)) << "\n";
+  script << srun_with_signals(shell_join(srun_argv(config, options, true, false)), config.slurm);
   return script.str();
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -39,6 +40,32 @@ LaunchOptions options() {
 const std::string kProgram =
     "/opt/kiln/bin/kiln classification train -e '/data/my specs/train.yaml' "
     "-r '/data/it'\\''s results'";
+
+// The batch script's lines around its srun line: USR1 and TERM go on to the ranks, a warned job that stopped with a
+// checkpoint is requeued, and the script exits with srun's status.
+const std::string kSignalHeader =
+    "#SBATCH --open-mode=append\n"
+    "#SBATCH --signal=B:USR1@120\n"
+    "#SBATCH --requeue\n";
+const std::string kTrap =
+    "kiln_warned=0\n"
+    "trap 'kiln_caught=1; kiln_warned=1; kill -USR1 \"$kiln_srun\" 2>/dev/null' USR1\n"
+    "trap 'kiln_caught=1; kill -TERM \"$kiln_srun\" 2>/dev/null' TERM\n";
+const std::string kWaitAndRequeue =
+    " &\n"
+    "kiln_srun=$! kiln_status=-1\n"
+    "while :; do\n"
+    "  kiln_caught=0\n"
+    "  wait \"$kiln_srun\"; kiln_wait=$?\n"
+    "  [ \"$kiln_wait\" = 127 ] && [ \"$kiln_status\" != -1 ] && break  # srun's status was already in hand\n"
+    "  kiln_status=$kiln_wait\n"
+    "  [ \"$kiln_caught\" = 0 ] && break\n"
+    "done\n"
+    "if [ \"$kiln_warned\" = 1 ] && [ \"$kiln_status\" = 138 ]; then\n"
+    "  echo \"kiln: job $SLURM_JOB_ID stopped at a checkpoint before its time limit; requeueing it\"\n"
+    "  scontrol requeue \"$SLURM_JOB_ID\"\n"
+    "fi\n"
+    "exit \"$kiln_status\"\n";
 
 // Runs `command` through /bin/sh and returns its output (stdout and stderr).
 std::string run(const std::string& command) {
@@ -194,7 +221,8 @@ TEST(SbatchScript, GoldenForTheSampleYaml) {
             "#SBATCH --partition=gpu\n"
             "#SBATCH --time=04:00:00\n"
             "#SBATCH --account=proj\n"
-            "#SBATCH \"--output=/data/it's results/logs/slurm-%j.out\"\n"
+            "#SBATCH \"--output=/data/it's results/logs/slurm-%j.out\"\n" +
+            kSignalHeader +
             "# Written by kiln from cluster_two_nodes.yaml. Submit it with: sbatch <this file>\n"
             ": \"${KILN_JOB_TOKEN:?must be set where sbatch runs}\"\n"
             "export KILN_MASTER_ADDR=node01\n"
@@ -204,10 +232,11 @@ TEST(SbatchScript, GoldenForTheSampleYaml) {
             "export OMPI_MCA_btl_tcp_if_include=ib0\n"
             "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
             "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
-            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n" +
+            kTrap +
             "srun --nodes=2 --ntasks=8 --ntasks-per-node=4 --nodelist=node01,node02 --gpus-per-node=4 --mpi=pmix "
             "--kill-on-bad-exit=1 --export=ALL " +
-                kProgram + "\n");
+            kProgram + kWaitAndRequeue);
 }
 
 TEST(SbatchScript, GoldenForTheSampleHostfile) {
@@ -220,16 +249,18 @@ TEST(SbatchScript, GoldenForTheSampleHostfile) {
             "#SBATCH --nodes=2\n"
             "#SBATCH --ntasks-per-node=4\n"
             "#SBATCH --nodelist=node01,node02\n"
-            "#SBATCH --output=slurm-%j.out\n"
+            "#SBATCH --output=slurm-%j.out\n" +
+            kSignalHeader +
             "# Written by kiln from cluster_two_nodes.hostfile. Submit it with: sbatch <this file>\n"
             "export KILN_MASTER_ADDR=node01\n"
             "export KILN_MASTER_PORT=29500\n"
             "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
             "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
-            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n" +
+            kTrap +
             "srun --nodes=2 --ntasks=8 --ntasks-per-node=4 --nodelist=node01,node02 --mpi=pmix --kill-on-bad-exit=1 "
             "--export=ALL " +
-                kProgram + "\n");
+            kProgram + kWaitAndRequeue);
 }
 
 // --emit-sbatch without a cluster file: one node of the allocation's choosing (no node list: Slurm would reject or
@@ -252,14 +283,17 @@ TEST(SbatchScript, WithoutListedNodesTheAllocationDecides) {
             "#SBATCH --ntasks-per-node=2\n"
             "#SBATCH --gpus-per-node=2\n"
             "#SBATCH --cpus-per-task=4\n"
-            "#SBATCH --output=slurm-%j.out\n"
+            "#SBATCH --output=slurm-%j.out\n" +
+            kSignalHeader +
             "# Written by kiln. Submit it with: sbatch <this file>\n"
             "export KILN_DEVICE=cuda\n"
             "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n"
             "export OPENBLAS_NUM_THREADS=$OMP_NUM_THREADS\n"
-            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n"
+            "if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi\n" +
+            kTrap +
             "srun --nodes=1 --ntasks=2 --ntasks-per-node=2 --gpus-per-node=2 --mpi=pmix --kill-on-bad-exit=1 "
-            "--export=ALL kiln classification train\n");
+            "--export=ALL kiln classification train" +
+            kWaitAndRequeue);
   // The thread lines give each rank the CPUs Slurm gave its task, 1 by default; a cluster's env keeps its own.
   std::string script = sbatch_script(c, o);
   script = script.substr(0, script.find("srun ")) +
@@ -285,11 +319,67 @@ TEST(SbatchScript, QuotesWhatSbatchAndTheShellWouldSplit) {
   EXPECT_NE(script.find("#SBATCH --output=/logs/100%%/slurm-%j.out\n"), std::string::npos) << script;
   EXPECT_NE(script.find("#SBATCH --qos=high\n#SBATCH \"--comment=a # b\"\n"), std::string::npos) << script;
   EXPECT_NE(script.find("export MSG='it'\\''s $HOME'\n"), std::string::npos) << script;
-  // The script is valid shell up to srun: run it with srun replaced by printenv.
-  std::string runnable = script;
-  runnable.replace(runnable.find("srun "), runnable.find("\n", runnable.find("srun ")) - runnable.find("srun "),
-                   "printenv MSG");
-  EXPECT_EQ(run("bash -c " + shell_quote(runnable)), "it's $HOME\n");
+  // The script is valid shell: run it with srun replaced by printenv.
+  EXPECT_EQ(run("bash -c " + shell_quote("srun() { printenv MSG; }\n" + script)), "it's $HOME\n");
+}
+
+// The script run as sbatch would, with srun and scontrol replaced by shell functions: `signal` (if any) reaches the
+// script once the ranks run; returns what was printed and the script's exit status.
+std::string run_batch_script(const ClusterConfig& c, const std::string& signal, const std::string& ranks_exit) {
+  LaunchOptions o;
+  o.program = {"kiln"};
+  const std::string started = "/tmp/kiln_sbatch_started_" + std::to_string(::getpid());
+  ::unlink(started.c_str());
+  const std::string stubs =
+      "srun() { trap 'echo ranks got USR1; exit 138' USR1; trap 'echo ranks got TERM; exit 143' TERM; touch " +
+      started + "; for _ in $(seq 100); do sleep 0.05; done; exit " + ranks_exit + "; }\n" +
+      "scontrol() { echo scontrol \"$@\"; }\nSLURM_JOB_ID=42\n";
+  std::string outer = "bash -c " + shell_quote(stubs + sbatch_script(c, o)) + " & p=$!\n" +
+                      "while [ ! -e " + started + " ]; do sleep 0.02; done\n";
+  if (!signal.empty()) outer += "kill -" + signal + " $p\n";
+  outer += "wait $p; echo exit=$?; rm -f " + started + "\n";
+  return run("bash -c " + shell_quote(outer));
+}
+
+TEST(SbatchScript, SlurmsWarningStopsTheRanksAndRequeuesTheJob) {
+  ClusterConfig c;
+  c.launcher = Launcher::kSlurm;
+  EXPECT_EQ(run_batch_script(c, "USR1", "0"),
+            "ranks got USR1\nkiln: job 42 stopped at a checkpoint before its time limit; requeueing it\n"
+            "scontrol requeue 42\nexit=138\n");
+  // scancel or preemption: the ranks stop with a checkpoint, and the script waits for them; no requeue of its own.
+  EXPECT_EQ(run_batch_script(c, "TERM", "0"), "ranks got TERM\nexit=143\n");
+  // Without a signal, srun's status is the job's.
+  EXPECT_EQ(run_batch_script(c, "", "3"), "exit=3\n");
+  c.slurm.requeue = false;
+  EXPECT_EQ(run_batch_script(c, "USR1", "0"), "ranks got USR1\nexit=138\n");
+}
+
+TEST(SbatchScript, TheWarningIsOptional) {
+  ClusterConfig c;
+  c.launcher = Launcher::kSlurm;
+  c.slurm.grace_seconds = 0;
+  LaunchOptions o;
+  o.program = {"kiln"};
+  const std::string script = sbatch_script(c, o);
+  EXPECT_EQ(script.find("--signal"), std::string::npos) << script;
+  EXPECT_EQ(script.find("scontrol requeue"), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --requeue\n"), std::string::npos) << script;  // preemption may still requeue it
+}
+
+TEST(ClusterConfig, TheWarningMustComeBeforeTheTimeLimit) {
+  EXPECT_EQ(load_cluster_config_text("launcher: slurm\nslurm: {time: '00:10:00', grace_seconds: 90}\n", "a.yaml")
+                .slurm.grace_seconds,
+            90);
+  try {
+    load_cluster_config_text("launcher: slurm\nslurm: {time: '00:02:00', grace_seconds: 120}\n", "b.yaml");
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("slurm.grace_seconds: 120 s is not before the time limit slurm.time=00:02:00 "
+                                         "(120 s)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // The command really runs: two ranks on this host, an -x variable with a space and a quote, a forwarded one.

@@ -58,3 +58,39 @@ expect_pass() {
   fi
   echo "ok: the job passed ($file)"
 }
+
+# A digest of the weights in a .kiln file (its model/* tensors, by name): two runs that ended with the same weights
+# bit for bit have the same digest, whatever else their metadata says.
+weights_digest() {
+  /usr/bin/python3 - "$1" <<'PY'
+import hashlib, json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    if f.read(8) != b"KILNMDL1":
+        sys.exit("not a .kiln file: " + sys.argv[1])
+    (n,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(n))
+    payload = f.read()
+digest = hashlib.sha256()
+for t in sorted(header["tensors"], key=lambda t: t["name"]):
+    if t["name"].startswith("model/"):
+        digest.update(t["name"].encode() + b"\0" + payload[t["offset"]:t["offset"] + t["nbytes"]])
+print(digest.hexdigest())
+PY
+}
+
+# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ...); empty once Slurm forgot the job.
+job_field() {
+  scontrol -o show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -n1 | cut -d= -f2 || true
+}
+
+# wait_for_job JOB SECONDS: until the job has left squeue.
+wait_for_job() {
+  local job=$1 deadline=$((SECONDS + $2))
+  while squeue -h -j "$job" 2>/dev/null | grep -q .; do
+    if ((SECONDS > deadline)); then
+      scancel "$job" || true
+      fail "job $job still in squeue after $2 s"
+    fi
+    sleep 1
+  done
+}

@@ -36,6 +36,11 @@ struct Slurm {
   int ntasks_per_node = 0;  // 0 = the listed nodes' slots (1 when none are listed)
   int gpus_per_node = 0;    // 0 = the listed nodes' number of gpus when they all list the same number, else none
   std::vector<std::string> sbatch;  // extra batch-script options, one per `#SBATCH` line, e.g. "--qos=high"
+  // The batch script asks for USR1 this many seconds before the time limit (--signal=B:USR1@N; 0: no warning); the
+  // ranks then stop at an agreed step with a checkpoint and, with `requeue`, the script puts the job back in the
+  // queue (--requeue, `scontrol requeue`) to resume from it.
+  int grace_seconds = 120;
+  bool requeue = true;
 };
 
 struct ClusterConfig {
