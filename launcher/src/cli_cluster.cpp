@@ -6,6 +6,7 @@
 #include "cli_launch.h"
 #include "cli_options.h"
 #include "kiln/cluster/cluster_config.h"
+#include "kiln/runtime/tasks.h"
 
 namespace kiln::launcher::cli {
 namespace {
@@ -14,7 +15,13 @@ namespace {
 Action bind_cluster_check(CLI::App& cmd) {
   auto job = std::make_shared<JobLaunch>();
   add_launch_options(cmd, *job);
-  return [job](const Invocation& in) {
+  auto opts = std::make_shared<runtime::ClusterCheckOptions>();
+  cmd.add_option("--sizes", opts->sizes_mib, "All-reduce sizes to measure, in MiB (default 1,25,100)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 16384));
+  cmd.add_option("--iterations", opts->iterations, "Timed all-reduces per size; the best counts (default 5)")
+      ->check(CLI::Range(1, 1000));
+  return [job, opts](const Invocation& in) {
     const auto rank = in.runtime.discover_rank();
     if (wants_launch(*job) && !rank.distributed()) {
       std::cout << cluster::placement_table(job_cluster(*job)) << std::flush;
@@ -25,7 +32,7 @@ Action bind_cluster_check(CLI::App& cmd) {
                 << "measure the all-reduce bandwidth\nDry run: nothing was started." << std::endl;
       return 0;
     }
-    in.runtime.cluster_check(rank);
+    in.runtime.cluster_check(rank, *opts);
     return 0;
   };
 }

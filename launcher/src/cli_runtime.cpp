@@ -67,7 +67,9 @@ class KilnRuntime final : public Runtime {
   }
   void prune(const runtime::PruneTaskOptions& opts) override { runtime::run_prune(opts); }
 
-  void cluster_check(const cluster::RankInfo& rank) override { runtime::run_cluster_check(rank); }
+  void cluster_check(const cluster::RankInfo& rank, const runtime::ClusterCheckOptions& opts) override {
+    runtime::run_cluster_check(rank, opts);
+  }
   void synth_kitti(const detection::SynthOptions& opts) override;
   void info(bool verbose) override { std::cout << info_text(verbose); }
 };

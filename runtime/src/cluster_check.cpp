@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <string>
 
 #include "kiln/common/env.h"
 #include "kiln/common/log.h"
@@ -19,8 +20,25 @@ namespace {
 
 constexpr int64_t kNameWords = 16;  // 128 bytes per rank for "host pid local_rank", carried as int64 words
 
-// Best-of-N bus bandwidth (GB/s) of an all-reduce of `bytes` float32 bytes; NCCL's busbw = 2(n-1)/n · bytes / t.
-double allreduce_busbw(collectives::Communicator& comm, size_t bytes, int iterations) {
+// "1.23 GB/s" or "45.6 MB/s": three significant figures over a shaped 100 Mbit/s link as over InfiniBand.
+std::string rate(double bytes_per_second) {
+  char text[32];
+  if (bytes_per_second >= 1e9) {
+    std::snprintf(text, sizeof text, "%.2f GB/s", bytes_per_second / 1e9);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f MB/s", bytes_per_second / 1e6);
+  }
+  return text;
+}
+
+struct Timing {
+  double seconds = 0;  // the best of the iterations
+  double algbw = 0;    // bytes / seconds
+  double busbw = 0;    // NCCL's bus bandwidth: algbw · 2(n-1)/n, what each rank's link carried per second
+};
+
+// Best-of-N time of an all-reduce of `bytes` float32 bytes (after one warm-up).
+Timing time_allreduce(collectives::Communicator& comm, size_t bytes, int iterations) {
   at::Tensor t = at::ones({static_cast<int64_t>(bytes / 4)}, at::kFloat);
   collectives::wait_ok(comm.allreduce(t, collectives::ReduceOp::kSum));  // warm-up
   double best = 1e30;
@@ -30,13 +48,13 @@ double allreduce_busbw(collectives::Communicator& comm, size_t bytes, int iterat
     collectives::wait_ok(comm.allreduce(t, collectives::ReduceOp::kSum));
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  const double n = comm.size();
-  return 2.0 * (n - 1) / n * static_cast<double>(bytes) / best / 1e9;
+  const double n = comm.size(), algbw = static_cast<double>(bytes) / best;
+  return {best, algbw, algbw * 2.0 * (n - 1) / n};
 }
 
 }  // namespace
 
-void run_cluster_check(const cluster::RankInfo& rank) {
+void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions& opts) {
   if (!rank.distributed()) {
     std::cout << "1 rank on " << host_name() << ": nothing to check across hosts "
               << "(use --num_processes N or -c cluster.yaml)" << std::endl;
@@ -60,11 +78,15 @@ void run_cluster_check(const cluster::RankInfo& rank) {
       is >> host >> pid >> local;
       std::printf("  %-5d %-25s %-9s %s\n", r, host.c_str(), pid.c_str(), local.c_str());
     }
-    std::cout << "All-reduce (float32 sum, " << comm.backend() << "), bus bandwidth, best of 5:" << std::endl;
+    std::cout << "All-reduce (float32 sum, " << comm.backend() << "), best of " << opts.iterations << ":\n"
+              << "      size         time      algbw      busbw  busbw (link)" << std::endl;
   }
-  for (size_t mib : {1, 25, 100}) {
-    const double gbs = allreduce_busbw(comm, mib << 20, 5);
-    if (dist.is_root()) std::printf("  %4zu MiB  %7.2f GB/s\n", mib, gbs);
+  for (int mib : opts.sizes_mib) {
+    const Timing t = time_allreduce(comm, static_cast<size_t>(mib) << 20, opts.iterations);
+    if (dist.is_root()) {
+      std::printf("  %4d MiB  %8.2f ms  %9s  %9s  %8.3f Gbit/s\n", mib, t.seconds * 1e3, rate(t.algbw).c_str(),
+                  rate(t.busbw).c_str(), t.busbw * 8 / 1e9);
+    }
   }
   std::fflush(stdout);
 }

@@ -50,6 +50,7 @@ class FakeRuntime : public kiln::launcher::Runtime {
   std::string convert_spec, convert_out;
   std::vector<std::string> convert_overrides;
   RankInfo checked_rank;
+  kiln::runtime::ClusterCheckOptions check_opts;
   bool verbose = false;
   bool supervised = false;       // a rank that kiln's launcher started
   std::string resolved_network;  // what resolved_spec() was asked
@@ -121,8 +122,9 @@ class FakeRuntime : public kiln::launcher::Runtime {
     prune_opts = o;
     called("prune");
   }
-  void cluster_check(const RankInfo& r) override {
+  void cluster_check(const RankInfo& r, const kiln::runtime::ClusterCheckOptions& o) override {
     checked_rank = r;
+    check_opts = o;
     called("cluster_check");
   }
   void synth_kitti(const kiln::detection::SynthOptions& o) override {

@@ -15,6 +15,7 @@ struct InferenceOptions;
 struct DetectnetInferenceOptions;
 struct ExportTaskOptions;
 struct PruneTaskOptions;
+struct ClusterCheckOptions;
 }  // namespace kiln::runtime
 
 namespace kiln::detection {
@@ -68,7 +69,7 @@ class Runtime {
   virtual void prune(const runtime::PruneTaskOptions& opts) = 0;
 
   // Tools.
-  virtual void cluster_check(const cluster::RankInfo& rank) = 0;
+  virtual void cluster_check(const cluster::RankInfo& rank, const runtime::ClusterCheckOptions& opts) = 0;
   virtual void synth_kitti(const detection::SynthOptions& opts) = 0;
   virtual void info(bool verbose) = 0;
 };

@@ -36,8 +36,13 @@ void run_dataset_convert(const std::string& convert_spec, const std::vector<std:
                          const std::string& out_dir);
 
 // `kiln cluster check` on one rank of a launched job: every rank joins the MPI world and the control plane (so it
-// is reachable), rank 0 prints where each rank runs, then the all-reduce bus bandwidth at 1, 25 and 100 MiB.
-void run_cluster_check(const cluster::RankInfo& rank);
+// is reachable), rank 0 prints where each rank runs, then the all-reduce time, algorithm and bus bandwidth of each
+// size (best of `iterations`).
+struct ClusterCheckOptions {
+  std::vector<int> sizes_mib{1, 25, 100};
+  int iterations = 5;
+};
+void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions& opts = {});
 
 // Sets LibTorch's intra-op threads (Debian's LibTorch defaults to 1) and returns the number used.
 int configure_threads(int requested, const cluster::RankInfo& rank);

@@ -1,0 +1,92 @@
+# Shared by the multi-host tests (sourced). Usage of each test: <test>.sh KILN_BIN SOURCE_DIR WORK_DIR
+# Each test makes its own cluster of network-namespace hosts (tools/netns_cluster.sh, a prefix of its own, so tests
+# can run side by side) and removes it on exit; it exits 77 (ctest: skipped) where namespaces cannot be made.
+set -euo pipefail
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+[ $# -eq 3 ] || { echo "usage: $0 KILN_BIN SOURCE_DIR WORK_DIR" >&2; exit 2; }
+KILN=$1
+SRC=$2
+WORK=$3
+NC=$SRC/tools/netns_cluster.sh
+[ -x "$KILN" ] || fail "kiln executable not found: $KILN"
+[ "$EUID" -eq 0 ] || skip "needs root (network namespaces)"
+command -v mpirun >/dev/null || skip "mpirun (Open MPI) not installed"
+SPEC=$SRC/specs/samples/classification_lenet5_fmnist.yaml
+
+# Variables from an outer job (ctest inside an allocation, mpirun, torchrun) would confuse mpirun and kiln.
+for v in $(compgen -e); do
+  case $v in
+    SLURM_* | PMIX_* | PMI_* | OMPI_* | OPAL_* | KILN_* | RANK | WORLD_SIZE | LOCAL_RANK | LOCAL_WORLD_SIZE) unset "$v" ;;
+  esac
+done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+PREFIX=""
+cleanup() { [ -z "$PREFIX" ] || "$NC" down --prefix "$PREFIX" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+# cluster_up N [--rate R]: hosts $PREFIX1..N; sets HOSTS (array). A prefix of this process (<= 15 chars a name).
+cluster_up() {
+  local n=$1 rc=0
+  shift
+  PREFIX=km$$-
+  "$NC" up "$n" --prefix "$PREFIX" "$@" >"$WORK/netns_up.log" 2>&1 || rc=$?
+  [ "$rc" -ne 3 ] || skip "$(tail -n1 "$WORK/netns_up.log")"
+  [ "$rc" -eq 0 ] || { cat "$WORK/netns_up.log" >&2; fail "netns_cluster.sh up $n failed"; }
+  mapfile -t HOSTS < <("$NC" hosts --prefix "$PREFIX")
+}
+
+# on HOST CMD...: runs CMD on HOST (its network namespace and hostname); the words are passed as they are.
+on() {
+  local host=$1
+  shift
+  local words=() w
+  for w in "$@"; do words+=("$(printf '%q' "$w")"); done
+  "$NC" exec "$host" "${words[*]}"
+}
+
+# cluster_yaml FILE SLOTS HOST...: a cluster file for mpirun across HOSTs over their eth0, this script as ssh.
+cluster_yaml() {
+  local file=$1 slots=$2 h
+  shift 2
+  {
+    echo "name: multinode-test"
+    echo "launcher: mpirun"
+    echo "nodes:"
+    for h in "$@"; do printf '  - host: %s\n    slots: %s\n' "$h" "$slots"; done
+    echo "network: {interface: eth0}"
+    echo "env: {OMP_NUM_THREADS: 1, OPENBLAS_NUM_THREADS: 1}"
+    echo "mpirun_args: [--mca, plm_rsh_agent, $NC, --mca, oob_tcp_if_include, eth0]"
+  } >"$file"
+}
+
+# Bytes a host's eth0 has sent.
+tx_bytes() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
+
+# The largest absolute difference between the model/* tensors (float32) of two .kiln files.
+max_weight_diff() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, struct, sys, array
+def tensors(path):
+    with open(path, "rb") as f:
+        if f.read(8) != b"KILNMDL1":
+            sys.exit("not a .kiln file: " + path)
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        payload = f.read()
+    out = {}
+    for t in header["tensors"]:
+        if t["name"].startswith("model/") and t["dtype"] == "Float":
+            out[t["name"]] = array.array("f", payload[t["offset"]:t["offset"] + t["nbytes"]])
+    return out
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+if a.keys() != b.keys() or not a:
+    sys.exit("the two models hold different tensors")
+print(max(max((abs(x - y) for x, y in zip(a[k], b[k])), default=0.0) for k in a))
+PY
+}
