@@ -9,6 +9,7 @@
 #include "kiln/common/log.h"
 #include "kiln/common/signals.h"
 #include "abort_latch.h"
+#include "failure_reasons.h"
 #include "store_connection.h"
 
 namespace kiln::cluster {
@@ -59,6 +60,7 @@ struct ControlPlaneClient::Impl {
   // ---- io thread ----
   void heartbeat() {
     if (closing || heartbeats_stopped) return;
+    if (server_silent()) return;
     // Every period, and sooner (every kStepReportPeriod) while the step moves, so a failure names the step the rank
     // was at rather than one up to a period old. Skip a beat rather than queue behind a stalled write: a backlog of
     // stale steps helps nobody.
@@ -72,6 +74,19 @@ struct ControlPlaneClient::Impl {
     heartbeat_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) heartbeat();
     });
+  }
+
+  // The server echoes every heartbeat. Silence for dead_after means this rank is cut off (a link down, a host
+  // unplugged: no RST ever comes), and the server has declared it dead by now: end it rather than leave it blocked
+  // in a collective. A gap in this thread's own ticks is this process having been frozen, not the server's silence.
+  bool server_silent() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - ticked_at > options.dead_after / 2) heard_at = now;
+    ticked_at = now;
+    if (now - heard_at <= options.dead_after) return false;
+    lost("no word from it for " + detail::seconds_text(now - heard_at),
+         "the network between this host and the server is down, or the server's process is frozen");
+    return true;
   }
 
   void send(SharedFrame frame) {
@@ -102,6 +117,7 @@ struct ControlPlaneClient::Impl {
       asio::async_read(conn.socket(), asio::buffer(body), [this](const boost::system::error_code& e, size_t) {
         if (finished) return;
         if (e) return on_read_error(e);
+        heard_at = std::chrono::steady_clock::now();
         on_frame();
       });
     });
@@ -110,7 +126,10 @@ struct ControlPlaneClient::Impl {
   void on_frame() {
     try {
       detail::FrameReader r(body.data(), body.size());
-      if (r.type() == MsgType::kStop) {
+      if (r.type() == MsgType::kHeartbeat) {  // the server's echo: heard_at was set when the frame arrived
+        r.i64();
+        r.expect_end();
+      } else if (r.type() == MsgType::kStop) {
         const int signo = r.u8();
         r.expect_end();
         stop(signo);
@@ -134,10 +153,9 @@ struct ControlPlaneClient::Impl {
     lost(ec.message());
   }
 
-  // The server is gone: this rank cannot go on, and nobody else can tell it so.
-  void lost(const std::string& why) {
-    deliver("lost the connection to the control plane server at " + conn.server() + " (" + why +
-            "); the launcher or rank 0 has exited");
+  // The server is gone, or out of reach: this rank cannot go on, and nobody else can tell it so.
+  void lost(const std::string& why, const std::string& meaning = "the launcher or rank 0 has exited") {
+    deliver("lost the connection to the control plane server at " + conn.server() + " (" + why + "); " + meaning);
     finish();
   }
 
@@ -196,6 +214,8 @@ struct ControlPlaneClient::Impl {
 
   // io thread only
   std::deque<SharedFrame> out;
+  std::chrono::steady_clock::time_point heard_at = std::chrono::steady_clock::now();  // the last frame from the server
+  std::chrono::steady_clock::time_point ticked_at = heard_at;                        // the last heartbeat() tick
   int64_t sent_step = -1;  // what the last heartbeat carried, and when it went
   std::chrono::steady_clock::time_point sent_at{};
   uint8_t header[detail::kFrameHeaderBytes] = {};

@@ -13,7 +13,7 @@ namespace kiln::cluster::detail {
 
 // "KILN" in the HELLO frame: a peer that is not a kiln store client is dropped at its first frame.
 inline constexpr uint32_t kProtocolMagic = 0x4B494C4E;
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;  // 2: the server echoes HEARTBEAT
 inline constexpr size_t kFrameHeaderBytes = 4;
 
 enum class MsgType : uint8_t {
@@ -24,7 +24,7 @@ enum class MsgType : uint8_t {
   kAdd = 12,       // str key, i64 delta                     -> INT | ERROR
   kWait = 13,      // u32 n, n x str key, i64 timeout_ms     -> OK | TIMEOUT
   kBarrier = 14,   // str name, i64 world_size, i64 timeout_ms -> OK | TIMEOUT | ERROR
-  kHeartbeat = 20, // i64 step                               (monitor connections; no reply)
+  kHeartbeat = 20, // i64 step                               (monitor connections; the server echoes it)
   kGoodbye = 21,   // (empty)                                clean exit; the server closes the connection
   // both directions
   kAbort = 22,     // str reason

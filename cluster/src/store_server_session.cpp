@@ -119,6 +119,9 @@ void Session::on_message(FrameReader& r) {
       r.expect_end();
       if (peer_.role != Role::kMonitor) throw ProtocolError("HEARTBEAT on a store connection");
       if (server_.events) server_.events->on_heartbeat(peer_, step);
+      // The echo is the rank's proof that the server hears it: a rank cut off from the server (a link down, no
+      // RST) notices the silence and ends itself instead of waiting in a collective (docs/control_plane.md).
+      send(FrameWriter(MsgType::kHeartbeat).i64(step).finish());
       return;
     }
     case MsgType::kAbort: {

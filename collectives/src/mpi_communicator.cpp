@@ -31,8 +31,9 @@ using detail::CollectiveDesc;
 using detail::HalfOps;
 using detail::SignalledWork;
 
-// After an abort the destructor gives an in-flight MPI call this long to return before abandoning the thread.
-constexpr std::chrono::milliseconds kAbandonGrace{1000};
+// After an abort the destructor gives an in-flight MPI call this long to return before abandoning the thread: a call
+// whose peers are all alive ends within milliseconds; one waiting on a dead or cut-off peer never does.
+constexpr std::chrono::milliseconds kAbandonGrace{250};
 constexpr int64_t kMaxCount = int64_t{1} << 30;  // MPI counts are int: larger tensors go in chunks
 
 std::atomic<int> g_live_communicators{0};

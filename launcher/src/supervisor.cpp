@@ -30,6 +30,7 @@ namespace {
 std::atomic<pid_t> g_child{0};
 std::atomic<int> g_forwarded{0};
 std::atomic<bool> g_stopping{false};  // kiln is ending the job: a rank failed, or the user sent a signal
+std::atomic<bool> g_terminated{false};  // terminate_supervised(): the job failed and its ranks were told to abort
 std::atomic<bool> g_graceful{false};  // the first signal asks the ranks to stop (SupervisedRun::graceful_stop)
 
 extern "C" void forward_signal(int signo) {
@@ -85,8 +86,8 @@ std::vector<pid_t> own_children() {
   return out;
 }
 
-void reap_orphans() {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+void reap_orphans(std::chrono::milliseconds grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
   bool killed = false;
   while (true) {
     int status = 0;
@@ -141,6 +142,7 @@ void terminate_supervised(int grace_ms) {
   const pid_t child = g_child.load();
   if (child <= 0) return;
   g_stopping.store(true);
+  g_terminated.store(true);
   ::kill(child, SIGTERM);
   std::thread([child, grace_ms] {
     std::this_thread::sleep_for(std::chrono::milliseconds(grace_ms));
@@ -187,6 +189,39 @@ bool is_open_mpi_message(const std::string& text) {
   return true;
 }
 
+namespace {
+// mpirun's exit, noticed while its output is still being read. What it left behind (a daemon that detached from its
+// process group, cut off from mpirun on a host whose link went down) can hold the output pipe open for minutes, so
+// mpirun's end, after a short drain, is the end of the output; reap_orphans() then deals with the rest.
+class ChildExit {
+ public:
+  explicit ChildExit(pid_t pid) : pid_(pid) {}
+  bool drained(std::chrono::milliseconds drain) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!exited_) {
+      if (::waitpid(pid_, &status_, WNOHANG) != pid_) return false;
+      exited_ = true;
+      at_ = now;
+    }
+    return now - at_ > drain;
+  }
+  int wait() {
+    while (!exited_ && ::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+    }
+    exited_ = true;
+    return status_;
+  }
+
+ private:
+  pid_t pid_;
+  bool exited_ = false;
+  int status_ = 0;
+  std::chrono::steady_clock::time_point at_;
+};
+
+constexpr std::chrono::milliseconds kOutputDrain{300};
+}  // namespace
+
 int supervise(const SupervisedRun& run) {
   if (run.argv.empty()) throw Error("supervise: empty command");
   // Ranks whose mpirun has gone are re-parented to us instead of init, so we can make sure none survives.
@@ -220,7 +255,8 @@ int supervise(const SupervisedRun& run) {
   std::string pending;
   char buf[8192];
   pollfd in{pipefd[0], POLLIN, 0};
-  while (true) {
+  ChildExit child(pid);
+  while (!child.drained(g_terminated.load() ? std::chrono::milliseconds(0) : kOutputDrain)) {
     graceful.poll();
     output.release(g_stopping.load());
     const int ready = ::poll(&in, 1, 200);
@@ -238,12 +274,12 @@ int supervise(const SupervisedRun& run) {
   if (!pending.empty()) output.line(pending);
   ::close(pipefd[0]);
 
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = child.wait();
   g_child = 0;
   ::kill(-pid, SIGKILL);  // anything left in mpirun's process group
-  reap_orphans();
+  // Left behind by a job that ended normally: a moment to finish. By a failed one: they were told to abort over a
+  // second ago, and whatever still runs (a rank cut off from the network, a detached daemon) is killed now.
+  reap_orphans(g_terminated.exchange(false) ? std::chrono::milliseconds(0) : std::chrono::milliseconds(3000));
   output.finish(g_stopping.exchange(false));
   g_graceful = false;
   if (WIFEXITED(status)) return WEXITSTATUS(status);

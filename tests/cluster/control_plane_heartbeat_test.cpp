@@ -1,12 +1,17 @@
 // Liveness: a rank whose heartbeats stop is declared dead and every other rank gets ABORT naming it; a rank that
 // says GOODBYE is not. Short timeouts, but generous polling limits: nothing here asserts speed.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "cluster/cluster_test_util.h"
 #include "kiln/cluster/control_plane.h"
@@ -25,7 +30,71 @@ std::unique_ptr<ControlPlaneClient> rank(const ControlPlaneServer& server, int r
   return connect_rank(server, r, host, fast());
 }
 
+// A server that accepts one rank (HELLO_OK, protocol version 2) and then reads everything and says nothing, as a
+// server behind a link that went down looks from the rank's side: no echo, no RST.
+class MuteServer {
+ public:
+  MuteServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(listener_, 1) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("MuteServer: cannot listen on 127.0.0.1");
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~MuteServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    if (peer_ >= 0) ::shutdown(peer_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+    if (peer_ >= 0) ::close(peer_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    peer_ = ::accept(listener_, nullptr, nullptr);
+    if (peer_ < 0) return;
+    unsigned char header[4];
+    if (::recv(peer_, header, 4, MSG_WAITALL) != 4) return;
+    std::vector<char> hello((header[0] << 24) | (header[1] << 16) | (header[2] << 8) | header[3]);
+    if (::recv(peer_, hello.data(), hello.size(), MSG_WAITALL) != static_cast<ssize_t>(hello.size())) return;
+    const unsigned char ok[] = {0, 0, 0, 5, 30, 0, 0, 0, 2};  // HELLO_OK, version 2
+    if (::send(peer_, ok, sizeof ok, MSG_NOSIGNAL) != sizeof ok) return;
+    char sink[4096];
+    while (::recv(peer_, sink, sizeof sink, 0) > 0) {
+    }
+  }
+  int listener_ = -1;
+  int peer_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
 }  // namespace
+
+// The server echoes every heartbeat; a rank that hears nothing for dead_after is cut off from it (the server has
+// declared it dead by then) and aborts itself instead of waiting in a collective for peers that have gone.
+TEST(ControlPlaneHeartbeat, ARankCutOffFromTheServerAbortsItself) {
+  MuteServer mute;
+  ControlPlaneClient client(client_options(mute.port(), kiln::cluster::make_job_token(), 1), fast_heartbeats(400ms));
+  ASSERT_TRUE(eventually([&] { return client.aborted(); }));
+  EXPECT_TRUE(contains(client.abort_reason(), "(no word from it for ")) << client.abort_reason();
+  EXPECT_TRUE(contains(client.abort_reason(), "the network between this host and the server is down"))
+      << client.abort_reason();
+}
+
+// ... while a rank of a server that answers stays up, however long it is idle.
+TEST(ControlPlaneHeartbeat, ARankThatHearsTheServerStaysUp) {
+  ControlPlaneServer server(server_options(), fast_heartbeats(400ms));
+  auto r0 = connect_rank(server, 0, "node01", fast_heartbeats(400ms));
+  std::this_thread::sleep_for(1500ms);  // several times dead_after
+  EXPECT_FALSE(r0->aborted()) << r0->abort_reason();
+}
 
 TEST(ControlPlaneHeartbeat, SilentRankAbortsEveryoneElseNamingRankHostAndStep) {
   ControlPlaneServer server(server_options(), fast());

@@ -43,7 +43,7 @@ struct Bytes {
 };
 
 std::string hello(const std::string& token, int rank) {
-  return Bytes().u8(1).u32(0x4B494C4E).u32(1).str(token).i64(rank).str("raw-host").u8(0).frame();
+  return Bytes().u8(1).u32(0x4B494C4E).u32(2).str(token).i64(rank).str("raw-host").u8(0).frame();
 }
 
 // A plain socket, so the test controls every byte.
@@ -139,7 +139,7 @@ TEST(StoreAuth, OneGibFrameHeaderIsDroppedBeforeAndAfterHello) {
 
   RawPeer late(server.port());
   late.send_bytes(hello(server.token(), 5));
-  EXPECT_EQ(late.read_exactly(9), Bytes().u8(30).u32(1).frame());  // HELLO_OK, version 1
+  EXPECT_EQ(late.read_exactly(9), Bytes().u8(30).u32(2).frame());  // HELLO_OK, version 2
   late.send_bytes(Bytes().u32(1u << 30).b);
   EXPECT_TRUE(late.closed_by_server());
   good.set("k", "v");

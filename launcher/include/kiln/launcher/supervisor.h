@@ -29,8 +29,9 @@ int supervise(const SupervisedRun& run);
 int forwarded_signal();
 
 // Ends the supervised job (safe from any thread): SIGTERM to the child, SIGKILL to its process group if it is
-// still there after `grace_ms`.
-void terminate_supervised(int grace_ms = 2000);
+// still there after `grace_ms` (mpirun, told to end ranks on a host it can no longer reach, would wait for minutes);
+// whatever it leaves behind is killed when it has gone.
+void terminate_supervised(int grace_ms = 500);
 
 // Parses an mpirun --tag-output line "[jobid,rank]<stdout>:text" / "<stderr>:". Returns false for untagged lines.
 bool parse_tagged_line(const std::string& line, int& rank, std::string& text);
