@@ -15,7 +15,7 @@ constexpr std::pair<const char*, bool> kLaunchFlags[] = {
     {"--num_processes", true}, {"--gpus", true},     {"-c", true},           {"--cluster", true},
     {"--launcher", true},      {"--include", true},  {"--exclude", true},    {"--emit-sbatch", true},
     {"--dry-run", false},      {"-k", true},         {"--key", true},        {"--log_file", true},
-    {"--max_restarts", true}};
+    {"--max_restarts", true}, {"--nnodes", true}};
 
 // args without `--gpu_index i j …` (its values are the integers that follow).
 std::vector<std::string> strip_gpu_index(const std::vector<std::string>& args) {
@@ -97,6 +97,9 @@ void add_launch_options(CLI::App& cmd, JobLaunch& job) {
                  "When a rank dies, hangs or fails, relaunch the job (resuming from its latest checkpoint) up to N "
                  "times")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--nnodes", job.nnodes,
+                 "MIN:MAX hosts (with -c and --max_restarts): a host whose ranks failed twice, or that does not "
+                 "answer, is left out of the next launch while MIN remain");
   cmd.add_flag("--dry-run", job.dry_run,
                "Check, then print the resolved spec and the launch plan; run and write nothing");
 }

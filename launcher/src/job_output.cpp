@@ -45,10 +45,12 @@ std::vector<std::string> split_at_tags(const std::string& raw) {
 
 }  // namespace
 
-JobOutput::JobOutput(std::string host, std::string logs_dir, bool srun_labels, std::chrono::milliseconds hold)
+JobOutput::JobOutput(std::string host, std::vector<std::string> rank_hosts, std::string logs_dir, bool srun_labels,
+                     std::chrono::milliseconds hold)
     : host_(std::move(host)),
       logs_dir_(std::move(logs_dir)),
       launcher_log_name_(srun_labels ? "srun.log" : "mpirun.log"),
+      rank_hosts_(std::move(rank_hosts)),
       srun_labels_(srun_labels),
       hold_(hold) {
   if (!logs_dir_.empty()) std::filesystem::create_directories(logs_dir_);
@@ -78,7 +80,9 @@ void JobOutput::route(const std::string& piece) {
 void JobOutput::rank_line(int rank, const std::string& text) {
   File& log = rank_logs_.try_emplace(rank, File(nullptr, std::fclose)).first->second;
   append(log, "rank_" + std::to_string(rank) + ".log", text);
-  const std::string printed = "[" + host_ + ":" + std::to_string(rank) + "] " + text;
+  const bool placed = rank >= 0 && static_cast<size_t>(rank) < rank_hosts_.size();
+  const std::string printed = "[" + (placed ? rank_hosts_[static_cast<size_t>(rank)] : host_) + ":" +
+                              std::to_string(rank) + "] " + text;
   if (is_open_mpi_message(text)) {
     append(launcher_log_, launcher_log_name_, printed);
     return hold(printed);

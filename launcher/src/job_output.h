@@ -17,8 +17,10 @@ namespace kiln::launcher {
 class JobOutput {
  public:
   using Clock = std::chrono::steady_clock;
-  // logs_dir may be empty: no files, and the launcher's messages are printed after the hold, stop or not.
-  JobOutput(std::string host, std::string logs_dir, bool srun_labels, std::chrono::milliseconds hold);
+  // Rank r's lines are prefixed with rank_hosts[r], or `host` beyond them. logs_dir may be empty: no files, and the
+  // launcher's messages are printed after the hold, stop or not.
+  JobOutput(std::string host, std::vector<std::string> rank_hosts, std::string logs_dir, bool srun_labels,
+            std::chrono::milliseconds hold);
 
   // One line of the child's output, without its newline. A line holding further mpirun tags (a rank's unfinished
   // line followed by another rank's) is split at each tag.
@@ -42,6 +44,7 @@ class JobOutput {
   using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
   void append(File& file, const std::string& name, const std::string& text);
   std::string host_, logs_dir_, launcher_log_name_;
+  std::vector<std::string> rank_hosts_;
   bool srun_labels_;
   std::chrono::milliseconds hold_;
   std::deque<Held> held_;

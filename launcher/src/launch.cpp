@@ -20,6 +20,7 @@
 #include "kiln/common/signals.h"
 #include "kiln/common/env_knobs.h"
 #include "job_shared_memory.h"
+#include "kiln/launcher/host_pool.h"
 #include "kiln/launcher/supervisor.h"
 #include "kiln/runtime/checkpoint.h"
 #include "kiln/runtime/model_file.h"
@@ -127,9 +128,21 @@ struct Attempt {
   int signo = 0;        // the signal the user stopped the job with
   std::string failure;  // the control plane's reason, when a rank failed
   ExitCode cause = ExitCode::kRankFailed;
+  int rank = -1;        // the failed rank (-1: none named)
   int64_t step = 0;     // the failed rank's step
   int64_t reached = 0;  // the furthest step any rank reported
 };
+
+// The host of each rank for its [host:rank] prefix: where the placement puts it. This host's name for
+// `localhost`, and for ranks of a Slurm allocation whose nodes are not listed ("<slurm node K>").
+std::vector<std::string> rank_hosts(const cluster::ClusterConfig& config, const std::string& this_host) {
+  std::vector<std::string> hosts;
+  for (const cluster::RankPlace& p : cluster::place_ranks(config)) {
+    const std::string host = p.host.substr(p.host.find('@') + 1);  // user@host
+    hosts.push_back(host == "localhost" || host.rfind('<', 0) == 0 ? this_host : host);
+  }
+  return hosts;
+}
 
 // Starts the ranks once, with a control plane of their own (a fresh port and token), and supervises them.
 Attempt run_ranks(const JobLaunch& job, const cluster::ClusterConfig& config, const cluster::LaunchOptions& options,
@@ -146,6 +159,7 @@ Attempt run_ranks(const JobLaunch& job, const cluster::ClusterConfig& config, co
       std::lock_guard<std::mutex> lock(mu);
       attempt.failure = f.reason;
       attempt.cause = f.cause;
+      attempt.rank = f.rank;
       attempt.step = f.step;
     }
     terminate_supervised();
@@ -171,6 +185,7 @@ Attempt run_ranks(const JobLaunch& job, const cluster::ClusterConfig& config, co
   run.graceful_stop = [&control](int signo) { control.request_stop(signo); };
   run.stop_grace_s = static_cast<int>(env_long(knob::kStopGraceS));
   run.host = host_name();
+  run.rank_hosts = rank_hosts(config, run.host);
   const int code = supervise(run);
   std::lock_guard<std::mutex> lock(mu);
   attempt.code = code;
@@ -254,6 +269,41 @@ int finish(const JobLaunch& job, const Attempt& a, int code, int restarts) {
   return code;
 }
 
+cluster::Command job_command(const cluster::ClusterConfig& config, const cluster::LaunchOptions& options) {
+  return config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
+                                                      : cluster::mpirun_command(config, options);
+}
+
+// --nnodes: the hosts a relaunch may leave out (mpirun across the hosts of a cluster file only).
+std::optional<HostPool> host_pool(const JobLaunch& job, const cluster::ClusterConfig& config) {
+  if (job.nnodes.empty()) return std::nullopt;
+  if (job.cluster_file.empty() || config.launcher != cluster::Launcher::kMpirun)
+    throw UsageError("--nnodes " + job.nnodes + " needs -c with launcher mpirun: it chooses among the hosts of the "
+                     "cluster file (under Slurm the allocation decides; --num_processes is one host)");
+  return HostPool(config, parse_nnodes(job.nnodes));
+}
+
+// Leaves out of the next launch the hosts blamed twice or silent (HostPool::prune), saying so in the log and
+// status.json; true when the hosts changed. Throws when fewer than MIN would remain.
+bool leave_out_silent_hosts(const JobLaunch& job, HostPool& pool) {
+  const size_t before = pool.config().nodes.size();
+  const std::vector<std::string> notes = pool.prune([](const std::string& host) { return probe_tcp(host); });
+  for (const std::string& note : notes) log::warn(note);
+  if (pool.config().nodes.size() == before) return false;
+  const std::string message = log::cat(notes.size(), " host(s) left out: the job goes on with ",
+                                       pool.config().nodes.size(), " host(s), ", pool.config().world_size(),
+                                       " rank(s) (each rank's batch unchanged: the global batch shrinks with them)");
+  log::warn(message);
+  if (!job.results_dir.empty() && std::filesystem::is_directory(job.results_dir)) {
+    std::vector<std::string> hosts;
+    for (const cluster::Node& n : pool.config().nodes) hosts.push_back(n.host);
+    runtime::StatusLog(runtime::ResultsLayout(job.results_dir).status())
+        .write(runtime::StatusLog::Status::kRunning, message,
+               {{"hosts", hosts}, {"left_out", notes}, {"verbosity", "WARNING"}});
+  }
+  return true;
+}
+
 }  // namespace
 
 int launch_job(const JobLaunch& job) {
@@ -285,22 +335,30 @@ int launch_job(const JobLaunch& job) {
   const std::string given = env_string(knob::kStoreBindAddr.name, "");
   const std::string bind = given.empty() ? cluster::control_plane_bind_address(config, single_host) : given;
   if (config.network.master_addr.empty() && bind != "0.0.0.0") config.network.master_addr = bind;
-  const cluster::LaunchOptions options = job_options(job, config, exe, cores, true);
-  const cluster::Command cmd = config.launcher == cluster::Launcher::kSlurm ? cluster::srun_command(config, options)
-                                                                            : cluster::mpirun_command(config, options);
+  const auto options_for = [&](const cluster::ClusterConfig& c) { return job_options(job, c, exe, cores, true); };
   if (job.dry_run) {
-    std::cout << "Launch plan: " << config.world_size() << " rank(s): " << cmd.str()
+    std::cout << "Launch plan: " << config.world_size() << " rank(s): " << job_command(config, options_for(config)).str()
               << "\nDry run: nothing was started and nothing was written." << std::endl;
     return 0;
   }
-  log::info(log::cat("Launching ", config.world_size(), " rank(s): ", cmd.str()));
+  std::optional<HostPool> pool = host_pool(job, config);
+  if (pool && leave_out_silent_hosts(job, *pool)) config = pool->config();
+  cluster::Command launch = job_command(config, options_for(config));
+  log::info(log::cat("Launching ", config.world_size(), " rank(s): ", launch.str()));
 
   for (int restarts = 0;; ++restarts) {
-    const Attempt attempt = run_ranks(job, config, options, cmd, bind, single_host);
+    const Attempt attempt = run_ranks(job, config, options_for(config), launch, bind, single_host);
     const int code = exit_code_of(attempt);
     if (restarts >= job.max_restarts || !restartable(attempt, code)) return finish(job, attempt, code, restarts);
     announce_restart(job, attempt, restarts + 1);
-    log::info(log::cat("Launching ", config.world_size(), " rank(s) again: ", cmd.str()));
+    if (pool) {
+      pool->blame(pool->host_of_rank(attempt.rank));
+      if (leave_out_silent_hosts(job, *pool)) {
+        config = pool->config();
+        launch = job_command(config, options_for(config));
+      }
+    }
+    log::info(log::cat("Launching ", config.world_size(), " rank(s) again: ", launch.str()));
   }
 }
 

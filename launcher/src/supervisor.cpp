@@ -251,7 +251,7 @@ int supervise(const SupervisedRun& run) {
   SignalForwarding forwarding;
   GracefulStop graceful(run);
 
-  JobOutput output(run.host, run.logs_dir, run.srun_labels, std::chrono::milliseconds(run.hold_ms));
+  JobOutput output(run.host, run.rank_hosts, run.logs_dir, run.srun_labels, std::chrono::milliseconds(run.hold_ms));
   std::string pending;
   char buf[8192];
   pollfd in{pipefd[0], POLLIN, 0};

@@ -153,8 +153,11 @@ struct Run::Loop {
   // A resume with another global batch (ranks x batch) changes the steps of an epoch, and the LR schedule, which
   // follows the global step, lands elsewhere than it was: say so.
   void explain_batch_change(int saved_world, int64_t saved_global) const {
-    if (saved_global <= 0 || (saved_global == global_batch && saved_world == dist.world_size())) return;
-    const int64_t saved_steps = state.epoch > 0 ? state.global_step / state.epoch : 0;
+    if (!dist.is_root() || saved_global <= 0 || (saved_global == global_batch && saved_world == dist.world_size()))
+      return;
+    // What set_up_data computed on the saved world (drop_last off: each rank's share rounded up).
+    const int64_t n = static_cast<int64_t>(task.train_size()), w = std::max(1, saved_world);
+    const int64_t saved_steps = (n + w - 1) / w / std::max<int64_t>(1, saved_global / w);
     const auto percent = [](int64_t step, int64_t of) { return of > 0 ? 100.0 * static_cast<double>(step) / of : 0.0; };
     std::ostringstream os;
     os << std::fixed << std::setprecision(0) << "Resuming with another batch: the checkpoint was trained on "
@@ -178,10 +181,11 @@ struct Run::Loop {
       resumed = unpack_epoch_state(saved[static_cast<size_t>(dist.rank())], module_buffers(*start.net));
       return;
     }
+    if (!dist.is_root()) return;
     log::warn(log::cat("The checkpoint was taken inside epoch ", state.epoch + 1, " by ", saved.size(),
                        " rank(s); on ", dist.world_size(), " the epoch goes on with the samples it has not seen, "
                        "but its metrics and batch-norm statistics are not those of an uninterrupted run"));
-    if (dist.is_root()) resumed = merged_tally(saved);
+    resumed = merged_tally(saved);
   }
 
   // The flags this rank brings to the step's agreement.

@@ -111,3 +111,31 @@ TEST(Supervisor, RecognisesOpenMpisOwnLines) {
   EXPECT_FALSE(is_open_mpi_message("[a b:12] spaced host"));
   EXPECT_FALSE(is_open_mpi_message("[vm:12x] not a pid"));
 }
+
+// Each rank's lines carry the host the placement put it on; a rank beyond the list, the launcher's host.
+TEST(Supervisor, RankLinesCarryTheirOwnHostsName) {
+  ScratchDir dir;
+  SupervisedRun run = fake_mpirun(dir.path, "echo '[1,1]<stdout>:from node02'\necho '[1,2]<stdout>:extra'\n");
+  run.rank_hosts = {"node01", "node02"};
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(supervise(run), 0);
+  const std::string console = testing::internal::GetCapturedStdout();
+  EXPECT_NE(console.find("[node02:1] from node02\n"), std::string::npos) << console;
+  EXPECT_NE(console.find("[h:2] extra\n"), std::string::npos) << console;
+}
+
+// A daemon that detached from mpirun (as an orted cut off on a host whose link went down) and still holds the output
+// pipe does not keep the launcher waiting once mpirun has exited; it is killed with the job's other leftovers.
+TEST(Supervisor, MpirunsEndIsTheEndOfTheJobEvenWithItsPipeStillOpen) {
+  ScratchDir dir;
+  const fs::path pid_file = dir.path / "daemon.pid";
+  SupervisedRun run = fake_mpirun(
+      dir.path, "setsid sh -c 'echo $$ > " + pid_file.string() + "; exec sleep 600' &\n"
+                "while [ ! -s " + pid_file.string() + " ]; do sleep 0.01; done\necho '[1,0]<stdout>:done'\nexit 0\n");
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(supervise(run), 0);
+  const std::string console = testing::internal::GetCapturedStdout();
+  EXPECT_NE(console.find("[h:0] done\n"), std::string::npos) << console;
+  const pid_t daemon = static_cast<pid_t>(std::stol(slurp(pid_file)));
+  EXPECT_NE(::kill(daemon, 0), 0) << "the detached daemon " << daemon << " is still running";
+}

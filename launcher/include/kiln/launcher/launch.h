@@ -20,6 +20,7 @@ struct JobLaunch {
   int gpus = 0;                          // --gpus: the ranks are GPU ranks (a batch script asks Slurm for them)
   int threads = 0;                       // --num_threads (0: not given): a batch script asks Slurm for these CPUs
   int max_restarts = 0;                  // --max_restarts: relaunch after a rank failure, resuming (torchrun's name)
+  std::string nnodes;                    // --nnodes MIN:MAX: hosts may be left out of a relaunch down to MIN
   bool dry_run = false;                  // --dry-run: print the command (or batch script), run and write nothing
   std::string emit_sbatch;               // --emit-sbatch FILE: write a batch script, run nothing
   std::vector<std::string> worker_args;  // kiln's arguments for every rank

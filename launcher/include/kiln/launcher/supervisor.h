@@ -13,7 +13,8 @@ struct SupervisedRun {
   std::vector<std::string> argv;   // argv[0] is looked up in PATH
   std::vector<std::pair<std::string, std::string>> env;  // added to the child's environment
   std::string logs_dir;            // rank_K.log files (created); empty = no per-rank logs
-  std::string host;                // used in the [host:rank] prefix
+  std::string host;                // used in the [host:rank] prefix of a rank rank_hosts does not name
+  std::vector<std::string> rank_hosts;  // the host of rank r (from the placement), for its [host:rank] prefix
   bool srun_labels = false;        // lines come from `srun --label` ("3: text") instead of mpirun --tag-output
   int hold_ms = 3000;              // how long mpirun's (srun's) own messages wait before they reach the console
   // When set, the first SIGINT/SIGTERM/SIGUSR1 is not forwarded: this is called (on the supervising thread) to ask
