@@ -281,8 +281,8 @@ TEST(Cli, LaunchChecksThenStartsRanksWithoutTheLaunchOptions) {
   FakeRuntime rt;
   const Outcome o = cli(rt, {"classification", "train", "-e", "s.yaml", "--num_processes", "2", "-r", "out",
                              "--launcher=mpirun", "--dry-run", "--num_threads", "1", "-c", "hosts",
-                             "--include", "n1", "--exclude", "n2", "--emit-sbatch", "job.sh",
-                             "train_config.n_epochs=1"});
+                             "--include", "n1", "--exclude", "n2", "--emit-sbatch", "job.sh", "--max_restarts", "3",
+                             "--nnodes", "1:2", "train_config.n_epochs=1"});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_EQ(rt.actions(), (Args{"check_experiment_spec", "launch"})) << "the launcher checks the spec, never trains";
   EXPECT_EQ(rt.run.overrides, Args{"train_config.n_epochs=1"}) << "the check sees the overrides";
@@ -295,6 +295,8 @@ TEST(Cli, LaunchChecksThenStartsRanksWithoutTheLaunchOptions) {
   EXPECT_EQ(rt.job.include, "n1");
   EXPECT_EQ(rt.job.exclude, "n2");
   EXPECT_EQ(rt.job.emit_sbatch, "job.sh");
+  EXPECT_EQ(rt.job.max_restarts, 3);
+  EXPECT_EQ(rt.job.nnodes, "1:2");
   EXPECT_EQ(rt.job.results_dir, "out");
   EXPECT_EQ(rt.job.env, (std::map<std::string, std::string>{{"KILN_DEVICE", "cpu"}}));
 }
