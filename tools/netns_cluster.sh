@@ -4,7 +4,7 @@
 # nothing is added to the root namespace's network stack and no traffic leaves the namespaces made here.
 # Needs root, iproute2 (ip, tc) and util-linux (unshare); exits 3 when namespaces cannot be made (tests skip then).
 #
-#   tools/netns_cluster.sh up N [--rate 1gbit] [--delay 200us] [--prefix P]
+#   tools/netns_cluster.sh up N [--rate 1gbit] [--delay 200us] [--prefix P] [--subnet A.B.C.0/24]
 #                                        make hosts P1..PN (default prefix "node"), tearing down leftovers of P first
 #   tools/netns_cluster.sh down [--prefix P]  remove the namespaces P1..PN and P-sw and /etc/netns/<them> (by name,
 #                                        only those this script made; processes still in them are killed by pid)
@@ -17,7 +17,7 @@
 #
 # Host PK has the namespace PK, the address <subnet>.K on its interface eth0 and sees /etc/netns/PK/hosts as
 # /etc/hosts (localhost and every host of the cluster). The subnet is 10.77.0.0/24 for prefix "node"; other prefixes
-# get a /24 in 10.78-127.x derived from the name, or KILN_NETNS_SUBNET (e.g. 10.99.3.0/24). Clusters cannot reach one
+# get a /24 in 10.78-127.x derived from the name, or up's --subnet (e.g. 10.99.3.0/24). Clusters cannot reach one
 # another (nor the root namespace), so a clash is harmless. IPv6 is off in the hosts. --rate shapes each host's egress
 # on eth0 (tbf), so every link is shaped both ways; --delay uses netem instead (needs CONFIG_NET_SCH_NETEM, else exit
 # 3). HOST for exec/ip may be a host name, user@name, name.domain or an address of a host.
@@ -44,7 +44,7 @@ die() { log "$*"; exit 1; }
 unable() { log "cannot make the cluster: $*"; exit 3; }
 usage() {
   cat >&2 <<EOF
-usage: $0 up N [--rate RATE] [--delay DELAY] [--prefix P]
+usage: $0 up N [--rate RATE] [--delay DELAY] [--prefix P] [--subnet A.B.C.0/24]
        $0 down [--prefix P]
        $0 exec HOST [CMD...]
        $0 hosts [--prefix P]
@@ -92,10 +92,10 @@ cluster_hosts() {
 # The subnet's first three octets for prefix P.
 subnet_base() {
   local p=$1 s h
-  if [ -n "${KILN_NETNS_SUBNET:-}" ]; then
-    s=${KILN_NETNS_SUBNET%/24}
+  if [ -n "${SUBNET:-}" ]; then
+    s=${SUBNET%/24}
     s=${s%.0}
-    [[ $s =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "KILN_NETNS_SUBNET='$KILN_NETNS_SUBNET' is not A.B.C.0/24"
+    [[ $s =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "--subnet $SUBNET is not A.B.C.0/24"
     echo "$s"
   elif [ "$p" = node ]; then
     echo 10.77.0
@@ -343,6 +343,8 @@ case $cmd in
         --rate=*) [ "$cmd" = up ] || usage; rate=${1#*=}; shift ;;
         --delay) [ "$cmd" = up ] && [ $# -ge 2 ] || usage; delay=$2; shift 2 ;;
         --delay=*) [ "$cmd" = up ] || usage; delay=${1#*=}; shift ;;
+        --subnet) [ "$cmd" = up ] && [ $# -ge 2 ] || usage; SUBNET=$2; shift 2 ;;
+        --subnet=*) [ "$cmd" = up ] || usage; SUBNET=${1#*=}; shift ;;
         *) usage ;;
       esac
     done

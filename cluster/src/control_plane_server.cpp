@@ -1,6 +1,7 @@
 // The server side of liveness: monitor connections report in (io thread), a watchdog thread declares silent ranks
 // dead, and the first failure becomes the job's ABORT, broadcast to every rank and handed to the launcher.
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -21,6 +22,17 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 using detail::seconds_text;
+
+// How long a rank may be silent before it is declared dead: dead_after, or twice the longest gap between its last
+// heartbeats when they have been coming late (a starved host, a slow link), up to kMaxStretch x dead_after. A rank
+// that never lagged is judged as fast as before; one that did gets what its own history says it needs.
+constexpr int kMaxStretch = 3;
+constexpr size_t kGapHistory = 32;
+
+Clock::duration silence_limit(const std::array<Clock::duration, kGapHistory>& gaps, Clock::duration dead_after) {
+  const Clock::duration worst = *std::max_element(gaps.begin(), gaps.end());
+  return std::clamp<Clock::duration>(2 * worst, dead_after, kMaxStretch * dead_after);
+}
 using detail::who;
 
 detail::SharedFrame abort_frame(const std::string& reason) {
@@ -53,6 +65,8 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     int64_t step = 0;
     Clock::time_point last;
     RankStatus::State state = RankStatus::State::kAlive;
+    std::array<Clock::duration, kGapHistory> gaps{};  // between its last heartbeats (a ring)
+    size_t next_gap = 0;
   };
 
   // ---- PeerEvents: io thread ----
@@ -72,8 +86,11 @@ struct ControlPlaneServer::State : detail::PeerEvents {
     std::lock_guard<std::mutex> lock(mu);
     auto it = ranks.find(static_cast<int>(p.rank));
     if (it == ranks.end() || it->second.session != p.session) return;
-    it->second.step = step;
-    it->second.last = Clock::now();
+    Rank& r = it->second;
+    const auto now = Clock::now();
+    r.gaps[r.next_gap++ % kGapHistory] = now - r.last;
+    r.step = step;
+    r.last = now;
   }
 
   void on_abort(const PeerInfo& p, const std::string& why, int cause) override {
@@ -105,11 +122,37 @@ struct ControlPlaneServer::State : detail::PeerEvents {
   }
 
   // ---- watchdog thread, under mu ----
+  // A rank past its limit while no rank has been heard for half of its own is more likely this process starved (an
+  // overloaded host) than every rank hung at once: they get until kMaxStretch x dead_after before they are declared
+  // dead (a whole-job hang). Among ranks that are heard, a silent one is declared at its limit.
+  bool observer_suspect_locked(Clock::time_point now) {
+    size_t alive = 0, quiet = 0, over = 0;
+    for (const auto& [rank, r] : ranks) {
+      if (r.state != RankStatus::State::kAlive) continue;
+      ++alive;
+      const Clock::duration limit = silence_limit(r.gaps, options.dead_after);
+      if (now - r.last > limit / 2) ++quiet;
+      if (now - r.last > limit) ++over;
+      if (now - r.last > kMaxStretch * options.dead_after) return false;
+    }
+    if (alive < 2 || over == 0 || quiet < alive) {
+      suspect_warned = false;
+      return false;
+    }
+    if (!suspect_warned)
+      log::warn("control plane: every rank fell silent at once; suspecting this host (overloaded?) rather than all " +
+                std::to_string(alive) + " ranks, and giving them up to " +
+                seconds_text(kMaxStretch * options.dead_after) + " of silence");
+    suspect_warned = true;
+    return true;
+  }
+
   void check_heartbeats_locked(Clock::time_point now) {
+    if (observer_suspect_locked(now)) return;
     std::optional<RankFailure> first;
     std::string others;
     for (auto& [rank, r] : ranks) {
-      if (r.state != RankStatus::State::kAlive || now - r.last <= options.dead_after) continue;
+      if (r.state != RankStatus::State::kAlive || now - r.last <= silence_limit(r.gaps, options.dead_after)) continue;
       r.state = RankStatus::State::kDead;
       const std::string text = detail::rank_went_silent(rank, r.host, r.step, now - r.last);
       if (!first)
@@ -145,6 +188,7 @@ struct ControlPlaneServer::State : detail::PeerEvents {
   bool aborted = false;
   std::string reason;
   int stop_signal = 0;  // request_stop() was called
+  bool suspect_warned = false;  // observer_suspect_locked() said so for the current silence
   std::function<void(const RankFailure&)> callback;
   std::optional<RankFailure> report;  // waiting for the watchdog to hand it to `callback`
 };

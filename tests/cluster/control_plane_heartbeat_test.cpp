@@ -75,7 +75,95 @@ class MuteServer {
   std::thread thread_;
 };
 
+// A rank's monitor connection written by hand, so a test decides when each heartbeat goes.
+class HandRank {
+ public:
+  HandRank(uint16_t port, const std::string& token, int rank) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("HandRank: connect");
+    std::string hello;
+    u8(hello, 1), u32(hello, 0x4B494C4E), u32(hello, 2), str(hello, token), i64(hello, rank), str(hello, "hand"),
+        u8(hello, 1);
+    send(hello);
+    char ok[9];
+    if (::recv(fd_, ok, sizeof ok, MSG_WAITALL) != 9 || ok[4] != 30) throw std::runtime_error("HandRank: no HELLO_OK");
+  }
+  ~HandRank() { ::close(fd_); }
+  void beat(int64_t step) {
+    std::string frame;
+    u8(frame, 20), i64(frame, step);
+    send(frame);
+  }
+
+ private:
+  static void u8(std::string& b, int v) { b.push_back(static_cast<char>(v)); }
+  static void u32(std::string& b, uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<char>((v >> s) & 0xff));
+  }
+  static void i64(std::string& b, int64_t v) {
+    for (int s = 56; s >= 0; s -= 8) b.push_back(static_cast<char>((static_cast<uint64_t>(v) >> s) & 0xff));
+  }
+  static void str(std::string& b, const std::string& v) { u32(b, static_cast<uint32_t>(v.size())), b += v; }
+  void send(const std::string& payload) {
+    std::string frame;
+    u32(frame, static_cast<uint32_t>(payload.size()));
+    frame += payload;
+    ::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL);
+  }
+  int fd_ = -1;
+};
+
+double reported_silence(const std::string& reason) {
+  const size_t at = reason.find("(silent for ");
+  return at == std::string::npos ? -1 : std::stod(reason.substr(at + 12));
+}
+
 }  // namespace
+
+// A rank whose heartbeats have been coming late (a starved host) is given twice its longest recent gap before it is
+// declared dead, rather than the fixed limit; a rank that goes quiet for good is still declared dead.
+TEST(ControlPlaneHeartbeat, ARankWhoseHeartbeatsLagGetsALongerLimit) {
+  ControlPlaneServer server(server_options(), fast_heartbeats(500ms));
+  auto steady = connect_rank(server, 0, "node01", fast_heartbeats(500ms));
+  HandRank lagging(server.port(), server.token(), 1);
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(450ms);  // late, but within the fixed limit
+    lagging.beat(i);
+  }
+  std::this_thread::sleep_for(700ms);  // past the fixed 500 ms, within twice its usual 450 ms
+  lagging.beat(4);
+  EXPECT_FALSE(steady->aborted()) << steady->abort_reason();
+  ASSERT_TRUE(eventually([&] { return steady->aborted(); }));  // and now it stays silent
+  EXPECT_TRUE(contains(steady->abort_reason(), "rank 1 (host hand) stopped sending heartbeats at step 4"))
+      << steady->abort_reason();
+}
+
+// Every rank silent at once: the observer (an overloaded launcher host) is suspected first, and the ranks are
+// declared dead only after three times the limit; then all of them are named.
+TEST(ControlPlaneHeartbeat, EveryRankSilentAtOnceIsGivenThreeTimesTheLimit) {
+  ControlPlaneServer server(server_options(), fast_heartbeats(300ms));
+  std::mutex mu;
+  std::string reason;
+  server.on_rank_failure([&](const RankFailure& f) {
+    std::lock_guard<std::mutex> lock(mu);
+    reason = f.reason;
+  });
+  auto r0 = rank(server, 0, "node01");
+  auto r1 = rank(server, 1, "node02");
+  r0->stop_heartbeats_for_testing();
+  r1->stop_heartbeats_for_testing();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !reason.empty();
+  }));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_GE(reported_silence(reason), 0.85) << reason;  // 3 x 300 ms, printed to a tenth
+  EXPECT_TRUE(contains(reason, "rank 0 (host node01)") && contains(reason, "rank 1 (host node02)")) << reason;
+}
 
 // The server echoes every heartbeat; a rank that hears nothing for dead_after is cut off from it (the server has
 // declared it dead by then) and aborts itself instead of waiting in a collective for peers that have gone.
