@@ -94,3 +94,21 @@ wait_for_job() {
     sleep 1
   done
 }
+
+# this_host_cluster FILE NAME [SLURM_EXTRA]: a cluster YAML for this host (2 slots, launcher slurm, the cluster's
+# partition, a 10 minute limit), SLURM_EXTRA added to its slurm: map (e.g. "grace_seconds: 60").
+this_host_cluster() {
+  local partition
+  partition=$(sinfo -h -o '%R' | head -n1)
+  cat >"$1" <<YAML
+name: $2
+launcher: slurm
+nodes:
+  - host: $(hostname -s)
+    slots: 2
+env:
+  OMP_NUM_THREADS: 1
+  OPENBLAS_NUM_THREADS: 1
+slurm: {partition: $partition, time: "00:10:00"${3:+, $3}}
+YAML
+}

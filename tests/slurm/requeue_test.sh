@@ -5,19 +5,7 @@
 # (deterministic mode) bit for bit.
 source "$(dirname "$0")/common.sh"
 
-host=$(hostname -s)
-partition=$(sinfo -h -o '%R' | head -n1)
-cat >"$WORK/cluster.yaml" <<YAML
-name: kiln-requeue-test
-launcher: slurm
-nodes:
-  - host: $host
-    slots: 2
-env:
-  OMP_NUM_THREADS: 1
-  OPENBLAS_NUM_THREADS: 1
-slurm: {partition: $partition, time: "00:10:00", grace_seconds: 60}
-YAML
+this_host_cluster "$WORK/cluster.yaml" kiln-requeue-test "grace_seconds: 60"
 # 16,000 images: 1,000 steps per epoch on 2 ranks of batch 8, long enough to be warned in the middle of one.
 RUN=(--enable_determinism train_config.n_epochs=3 train_config.batch_size_per_gpu=8
   dataset_config.train.max_samples=16000 dataset_config.val.max_samples=500)

@@ -4,19 +4,7 @@
 # not from srun's exit code, which is unreliable after scancel (docs/slurm.md).
 source "$(dirname "$0")/common.sh"
 
-host=$(hostname -s)
-partition=$(sinfo -h -o '%R' | head -n1)
-cat >"$WORK/cluster.yaml" <<YAML
-name: kiln-slurm-test
-launcher: slurm
-nodes:
-  - host: $host
-    slots: 2
-env:
-  OMP_NUM_THREADS: 1
-  OPENBLAS_NUM_THREADS: 1
-slurm: {partition: $partition, time: "00:10:00"}
-YAML
+this_host_cluster "$WORK/cluster.yaml" kiln-slurm-test
 out=$WORK/out
 script=$WORK/job.sbatch
 echo "+ $KILN classification train -e $SPEC -r $out -c $WORK/cluster.yaml --emit-sbatch $script ${SMALL[*]}"
@@ -30,14 +18,7 @@ grep -q -- '--mpi=pmix' "$script" || fail "$script: srun without --mpi=pmix"
 job=$(cd "$WORK" && sbatch --parsable "$script") || fail "sbatch $script failed"
 job=${job%%;*}
 echo "submitted job $job"
-deadline=$((SECONDS + 300))
-while squeue -h -j "$job" 2>/dev/null | grep -q .; do
-  if ((SECONDS > deadline)); then
-    scancel "$job" || true
-    fail "job $job still in squeue after 300 s"
-  fi
-  sleep 1
-done
+wait_for_job "$job" 300
 # No accounting: scontrol knows the job for MinJobAge seconds after it ends.
 state=$(scontrol -o show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
 echo "job $job ended: JobState=${state:-unknown}"
@@ -63,14 +44,7 @@ echo "----- $script2"; cat "$script2"
 grep -q 'OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}' "$script2" || fail "$script2 does not take threads from Slurm"
 job2=$(cd "$WORK" && sbatch --parsable --cpus-per-task=2 "$script2") || fail "sbatch $script2 failed"
 job2=${job2%%;*}
-deadline=$((SECONDS + 300))
-while squeue -h -j "$job2" 2>/dev/null | grep -q .; do
-  if ((SECONDS > deadline)); then
-    scancel "$job2" || true
-    fail "job $job2 still in squeue after 300 s"
-  fi
-  sleep 1
-done
+wait_for_job "$job2" 300
 log2=$out2/logs/slurm-$job2.out
 [ -f "$log2" ] || fail "job $job2 wrote no $log2"
 expect_pass "$log2"
