@@ -68,7 +68,7 @@ TEST(Cli, KeyIsAcceptedIgnoredAndWarnedOnce) {
 
   FakeRuntime launcher;
   const Outcome l = cli(launcher, {"detectnet_v2", "evaluate", "-e", "s", "-m", "m", "--key", "k", "--num_processes",
-                                   "2", "--log_file=job.log"});
+                                   "2", "--log_file=" + ::testing::TempDir() + "job.log"});
   ASSERT_EQ(l.code, 0) << l.err;
   EXPECT_EQ(launcher.job.worker_args, (Args{"detectnet_v2", "evaluate", "-e", "s", "-m", "m"}))
       << "the ranks get neither -k (one warning per job) nor --log_file (the launcher writes every rank's lines)";
