@@ -68,25 +68,7 @@ cluster_yaml() {
 # Bytes a host's eth0 has sent.
 tx_bytes() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
 
-# The largest absolute difference between the model/* tensors (float32) of two .kiln files.
-max_weight_diff() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
-import json, struct, sys, array
-def tensors(path):
-    with open(path, "rb") as f:
-        if f.read(8) != b"KILNMDL1":
-            sys.exit("not a .kiln file: " + path)
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        payload = f.read()
-    out = {}
-    for t in header["tensors"]:
-        if t["name"].startswith("model/") and t["dtype"] == "Float":
-            out[t["name"]] = array.array("f", payload[t["offset"]:t["offset"] + t["nbytes"]])
-    return out
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-if a.keys() != b.keys() or not a:
-    sys.exit("the two models hold different tensors")
-print(max(max((abs(x - y) for x, y in zip(a[k], b[k])), default=0.0) for k in a))
-PY
-}
+# What the tests read from .kiln files (tests/support/kiln_model.py): meta[KEY] of FILE; the largest absolute
+# difference between the float32 model/* tensors of two files.
+model_meta() { /usr/bin/python3 "$SRC/tests/support/kiln_model.py" meta "$1" "$2"; }
+max_weight_diff() { /usr/bin/python3 "$SRC/tests/support/kiln_model.py" max_diff "$1" "$2"; }

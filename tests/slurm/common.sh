@@ -27,17 +27,11 @@ done
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
-# The world_size recorded in a .kiln file: "KILNMDL1", u64 little-endian header length, JSON header {"meta": {...}}.
-world_size() {
-  /usr/bin/python3 - "$1" <<'PY'
-import json, struct, sys
-with open(sys.argv[1], "rb") as f:
-    if f.read(8) != b"KILNMDL1":
-        sys.exit("not a .kiln file: " + sys.argv[1])
-    (n,) = struct.unpack("<Q", f.read(8))
-    print(json.loads(f.read(n))["meta"]["world_size"])
-PY
-}
+# What the tests read from .kiln files (tests/support/kiln_model.py).
+KILN_MODEL=$SRC/tests/support/kiln_model.py
+world_size() { /usr/bin/python3 "$KILN_MODEL" meta "$1" world_size; }
+# Two runs that ended with the same weights bit for bit have the same digest, whatever else their metadata says.
+weights_digest() { /usr/bin/python3 "$KILN_MODEL" digest "$1"; }
 
 expect_model_world_size() {
   local model=$1 want=$2 got
@@ -57,25 +51,6 @@ expect_pass() {
     fail "$file: $got 'Execution status: PASS' line(s), expected exactly 1 for the job (and no FAIL)"
   fi
   echo "ok: the job passed ($file)"
-}
-
-# A digest of the weights in a .kiln file (its model/* tensors, by name): two runs that ended with the same weights
-# bit for bit have the same digest, whatever else their metadata says.
-weights_digest() {
-  /usr/bin/python3 - "$1" <<'PY'
-import hashlib, json, struct, sys
-with open(sys.argv[1], "rb") as f:
-    if f.read(8) != b"KILNMDL1":
-        sys.exit("not a .kiln file: " + sys.argv[1])
-    (n,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(n))
-    payload = f.read()
-digest = hashlib.sha256()
-for t in sorted(header["tensors"], key=lambda t: t["name"]):
-    if t["name"].startswith("model/"):
-        digest.update(t["name"].encode() + b"\0" + payload[t["offset"]:t["offset"] + t["nbytes"]])
-print(digest.hexdigest())
-PY
 }
 
 # job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ...); empty once Slurm forgot the job.
