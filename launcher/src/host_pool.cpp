@@ -16,12 +16,6 @@ namespace {
 
 constexpr int kStrikesToLeaveOut = 2;
 
-// The host part of "user@host".
-std::string bare_host(const std::string& host) {
-  const size_t at = host.find('@');
-  return at == std::string::npos ? host : host.substr(at + 1);
-}
-
 // One non-blocking connect: "" when the host answered (connected, or refused), else why not.
 std::string try_connect(const addrinfo& a, int timeout_ms) {
   const int fd = ::socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol);
@@ -42,6 +36,11 @@ std::string try_connect(const addrinfo& a, int timeout_ms) {
 }
 
 }  // namespace
+
+std::string bare_host(const std::string& host) {
+  const size_t at = host.find('@');
+  return at == std::string::npos ? host : host.substr(at + 1);
+}
 
 std::string probe_tcp(const std::string& host, int timeout_ms) {
   addrinfo hints{};

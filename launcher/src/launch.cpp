@@ -138,7 +138,7 @@ struct Attempt {
 std::vector<std::string> rank_hosts(const cluster::ClusterConfig& config, const std::string& this_host) {
   std::vector<std::string> hosts;
   for (const cluster::RankPlace& p : cluster::place_ranks(config)) {
-    const std::string host = p.host.substr(p.host.find('@') + 1);  // user@host
+    const std::string host = bare_host(p.host);
     hosts.push_back(host == "localhost" || host.rfind('<', 0) == 0 ? this_host : host);
   }
   return hosts;
@@ -286,10 +286,9 @@ std::optional<HostPool> host_pool(const JobLaunch& job, const cluster::ClusterCo
 // Leaves out of the next launch the hosts blamed twice or silent (HostPool::prune), saying so in the log and
 // status.json; true when the hosts changed. Throws when fewer than MIN would remain.
 bool leave_out_silent_hosts(const JobLaunch& job, HostPool& pool) {
-  const size_t before = pool.config().nodes.size();
   const std::vector<std::string> notes = pool.prune([](const std::string& host) { return probe_tcp(host); });
+  if (notes.empty()) return false;  // a note for each host left out
   for (const std::string& note : notes) log::warn(note);
-  if (pool.config().nodes.size() == before) return false;
   const std::string message = log::cat(notes.size(), " host(s) left out: the job goes on with ",
                                        pool.config().nodes.size(), " host(s), ", pool.config().world_size(),
                                        " rank(s) (each rank's batch unchanged: the global batch shrinks with them)");

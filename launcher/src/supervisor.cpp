@@ -277,8 +277,9 @@ int supervise(const SupervisedRun& run) {
   const int status = child.wait();
   g_child = 0;
   ::kill(-pid, SIGKILL);  // anything left in mpirun's process group
-  // Left behind by a job that ended normally: a moment to finish. By a failed one: they were told to abort over a
-  // second ago, and whatever still runs (a rank cut off from the network, a detached daemon) is killed now.
+  // Left behind by a job that ended normally: a moment to finish. By a failed one: they were told to abort before
+  // mpirun was (terminate_supervised), and whatever still runs (a rank cut off from the network, a detached daemon)
+  // is killed now.
   reap_orphans(g_terminated.exchange(false) ? std::chrono::milliseconds(0) : std::chrono::milliseconds(3000));
   output.finish(g_stopping.exchange(false));
   g_graceful = false;

@@ -11,6 +11,9 @@
 
 namespace kiln::launcher {
 
+// The host part of a cluster file's "user@host".
+std::string bare_host(const std::string& host);
+
 // "" when `host` answers, else why not.
 using HostProbe = std::function<std::string(const std::string& host)>;
 
