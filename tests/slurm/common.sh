@@ -28,10 +28,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 
 # What the tests read from .kiln files (tests/support/kiln_model.py).
-KILN_MODEL=$SRC/tests/support/kiln_model.py
-world_size() { /usr/bin/python3 "$KILN_MODEL" meta "$1" world_size; }
+MODEL_TOOL=$SRC/tests/support/kiln_model.py
+world_size() { /usr/bin/python3 "$MODEL_TOOL" meta "$1" world_size; }
 # Two runs that ended with the same weights bit for bit have the same digest, whatever else their metadata says.
-weights_digest() { /usr/bin/python3 "$KILN_MODEL" digest "$1"; }
+weights_digest() { /usr/bin/python3 "$MODEL_TOOL" digest "$1"; }
 
 expect_model_world_size() {
   local model=$1 want=$2 got
