@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13; without OpenBLAS-pthread it uses reference BLAS
   libopenmpi-dev openmpi-bin                 # MPI backend and mpirun
+  libgloo-dev                                # Gloo backend: CPU ranks without MPI (torchrun)
   libyaml-cpp-dev libboost-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   libonnx-dev zlib1g-dev libstb-dev libplplot-dev plplot-driver-cairo
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist

@@ -24,5 +24,17 @@ else()
   message(STATUS "kiln: CUDA/NCCL not found; NCCL backend disabled")
 endif()
 
+# Gloo (libgloo-dev): the CPU backend for ranks started without MPI (torchrun). Optional: a LibTorch 2.x bundles
+# its own, newer Gloo, so a GPU host without libgloo-dev builds without it (make_gloo_communicator then says so).
+find_path(GLOO_INCLUDE_DIR gloo/rendezvous/context.h)
+find_library(GLOO_LIBRARY gloo)
+if(GLOO_INCLUDE_DIR AND GLOO_LIBRARY)
+  set(KILN_HAVE_GLOO ON)
+  message(STATUS "kiln: Gloo found (${GLOO_LIBRARY})")
+else()
+  set(KILN_HAVE_GLOO OFF)
+  message(STATUS "kiln: Gloo not found; Gloo backend disabled")
+endif()
+
 # Torch's exported flags carry -D_GLIBCXX_USE_CXX11_ABI; keep them on every target that touches torch.
 separate_arguments(KILN_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")

@@ -1,9 +1,9 @@
 // MPI backend. One background thread per communicator makes every MPI call for it (dup, ops, collectives, free),
-// FIFO, as blocking calls: Open MPI's nonblocking collectives only progress inside MPI calls, so a dedicated thread
-// sitting in MPI_Allreduce is what lets a bucket's all-reduce advance while the caller keeps running backward.
-// Callers only enqueue and wait on a condition variable (SignalledWork), so wait(timeout) and abort() never block
-// on MPI. After an abort the thread may be stuck in MPI forever (a dead peer): it is then detached and the process
-// must exit (kiln exits with code 4); MpiSession skips MPI_Finalize, which would wait for that peer too.
+// FIFO, as blocking calls, through a TaskQueue (task_queue.h): Open MPI's nonblocking collectives only progress
+// inside MPI calls, so a dedicated thread sitting in MPI_Allreduce is what lets a bucket's all-reduce advance while
+// the caller keeps running backward. After an abort the thread may be stuck in MPI forever (a dead peer): it is then
+// abandoned and the process must exit (kiln exits with code 4); MpiSession skips MPI_Finalize, which would wait for
+// that peer too.
 #include <mpi.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "mpi_half_ops.h"
 #include "mpi_runtime.h"
 #include "signalled_work.h"
+#include "task_queue.h"
 
 namespace kiln::collectives {
 namespace {
@@ -56,6 +57,8 @@ MPI_Op mpi_op(at::ScalarType t, ReduceOp op, const HalfOps& half) {
   }
 }
 
+using MpiCall = std::function<void(MPI_Comm, const HalfOps&)>;
+
 // Calls fn(pointer, count) over `tensor` in pieces of at most kMaxCount elements.
 template <typename Fn>
 void in_chunks(const at::Tensor& tensor, Fn fn) {
@@ -67,94 +70,41 @@ void in_chunks(const at::Tensor& tensor, Fn fn) {
   }
 }
 
-using MpiCall = std::function<void(MPI_Comm, const HalfOps&)>;
-
-struct Task {
-  std::shared_ptr<SignalledWork> work;
-  MpiCall call;
-};
-
 // Shared by the communicator and its thread; the thread keeps it alive when it is abandoned.
 struct MpiThreadState {
-  std::mutex mutex;
-  std::condition_variable changed;  // queue, stop, ready, exited
-  std::deque<Task> queue;
-  std::shared_ptr<SignalledWork> current;  // the Task inside MPI right now
-  bool ready = false;
-  bool stop = false;
-  bool exited = false;
-  bool aborted = false;
-  bool abandoned = false;
+  detail::TaskQueue tasks;
+  MPI_Comm comm = MPI_COMM_NULL;  // set up by the thread before `ready`; used only on the thread
+  std::unique_ptr<HalfOps> half;
+  bool ready = false;  // guarded by tasks.mutex, as setup_error
   std::string setup_error;
-  std::string abort_reason;
-  std::string failure;  // the first MPI error: later Works fail with it, since ranks may now be out of step
   int rank = -1;
   int size = 0;
 };
 
-void run_tasks(MpiThreadState& s, MPI_Comm comm, const HalfOps& half) {
-  for (;;) {
-    Task task;
-    {
-      std::unique_lock<std::mutex> lock(s.mutex);
-      s.changed.wait(lock, [&] { return s.stop || !s.queue.empty(); });
-      if (s.queue.empty()) return;  // stopping, and every queued collective has run
-      task = std::move(s.queue.front());
-      s.queue.pop_front();
-      s.current = task.work;
-    }
-    std::string error;
-    try {
-      task.call(comm, half);
-    } catch (const std::exception& e) {
-      error = "rank " + std::to_string(s.rank) + ": " + e.what();
-    }
-    std::deque<Task> failed;
-    {
-      std::lock_guard<std::mutex> lock(s.mutex);
-      s.current.reset();
-      if (s.abandoned) return;
-      if (!error.empty() && s.failure.empty()) {
-        s.failure = error;
-        failed.swap(s.queue);
-      }
-    }
-    task.work->finish(error.empty() ? WorkStatus::kCompleted : WorkStatus::kFailed, error);
-    for (auto& t : failed) t.work->finish(WorkStatus::kFailed, "communicator failed earlier: " + error);
-  }
-}
-
 void mpi_thread(std::shared_ptr<MpiThreadState> state) {
   MpiThreadState& s = *state;
-  MPI_Comm comm = MPI_COMM_NULL;
-  std::unique_ptr<HalfOps> half;
   try {
-    KILN_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
-    KILN_MPI_CHECK(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
-    KILN_MPI_CHECK(MPI_Comm_rank(comm, &s.rank));
-    KILN_MPI_CHECK(MPI_Comm_size(comm, &s.size));
-    half = std::make_unique<HalfOps>();
+    KILN_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &s.comm));
+    KILN_MPI_CHECK(MPI_Comm_set_errhandler(s.comm, MPI_ERRORS_RETURN));
+    KILN_MPI_CHECK(MPI_Comm_rank(s.comm, &s.rank));
+    KILN_MPI_CHECK(MPI_Comm_size(s.comm, &s.size));
+    s.half = std::make_unique<HalfOps>();
   } catch (const std::exception& e) {
     s.setup_error = e.what();
   }
   {
-    std::lock_guard<std::mutex> lock(s.mutex);
+    std::lock_guard<std::mutex> lock(s.tasks.mutex);
     s.ready = true;
   }
-  s.changed.notify_all();
-  if (half) run_tasks(s, comm, *half);
-
-  std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.abandoned) {  // MPI calls are no longer ours to make: the process is on its way out
-    if (half) half->leak();
-    return;
-  }
-  half.reset();
-  int finalized = 0;
-  KILN_MPI_WARN(MPI_Finalized(&finalized));
-  if (comm != MPI_COMM_NULL && !finalized) KILN_MPI_WARN(MPI_Comm_free(&comm));
-  s.exited = true;
-  s.changed.notify_all();
+  s.tasks.changed.notify_all();
+  if (s.half) s.tasks.run(s.rank);
+  const bool mine = s.tasks.exit([&] {
+    s.half.reset();
+    int finalized = 0;
+    KILN_MPI_WARN(MPI_Finalized(&finalized));
+    if (s.comm != MPI_COMM_NULL && !finalized) KILN_MPI_WARN(MPI_Comm_free(&s.comm));
+  });
+  if (!mine && s.half) s.half->leak();  // abandoned: MPI calls are no longer ours to make, the process is exiting
 }
 
 class MpiCommunicator final : public Communicator {
@@ -167,8 +117,8 @@ class MpiCommunicator final : public Communicator {
                   "communicator's thread calls MPI on its own");
     }
     thread_ = std::thread(mpi_thread, state_);
-    std::unique_lock<std::mutex> lock(state_->mutex);
-    state_->changed.wait(lock, [&] { return state_->ready; });
+    std::unique_lock<std::mutex> lock(state_->tasks.mutex);
+    state_->tasks.changed.wait(lock, [&] { return state_->ready; });
     if (!state_->setup_error.empty()) {
       const std::string why = state_->setup_error;
       lock.unlock();
@@ -179,19 +129,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   ~MpiCommunicator() override {
-    std::unique_lock<std::mutex> lock(state_->mutex);
-    state_->stop = true;
-    state_->changed.notify_all();
-    if (!state_->aborted) {
-      lock.unlock();
-      thread_.join();  // drains the queue: destroy after waiting for (or aborting) pending Works
-    } else if (state_->changed.wait_for(lock, kAbandonGrace, [&] { return state_->exited; })) {
-      lock.unlock();
-      thread_.join();
-    } else {
-      state_->abandoned = true;
-      lock.unlock();
-      thread_.detach();
+    if (!state_->tasks.stop_and_join(thread_, kAbandonGrace)) {
       detail::mpi_mark_abandoned();
       log::warn("MPI communicator thread left inside an aborted MPI call; the process must exit");
       return;  // keep counting it as live: MPI may not be called from another thread while it is stuck
@@ -241,21 +179,7 @@ class MpiCommunicator final : public Communicator {
                   [](MPI_Comm comm, const HalfOps&) { KILN_MPI_CHECK(MPI_Barrier(comm)); });
   }
 
-  void abort(const std::string& reason) override {
-    std::deque<Task> queued;
-    std::shared_ptr<SignalledWork> current;
-    {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      if (state_->aborted) return;
-      state_->aborted = true;
-      state_->abort_reason = reason;
-      queued.swap(state_->queue);
-      current = state_->current;
-    }
-    // The call in flight may never return; its Work is finished now and whatever MPI does later is ignored.
-    if (current) current->finish(WorkStatus::kAborted, reason);
-    for (auto& t : queued) t.work->finish(WorkStatus::kAborted, reason);
-  }
+  void abort(const std::string& reason) override { state_->tasks.abort(reason); }
 
  private:
   static const at::Tensor& check_cpu(const at::Tensor& t) {
@@ -269,21 +193,7 @@ class MpiCommunicator final : public Communicator {
   // The sequence number advances only for calls that passed the argument checks, so ranks stay in step.
   WorkPtr submit(const CollectiveDesc& desc, MpiCall call) {
     ++seq_;
-    auto work = std::make_shared<SignalledWork>(desc.describe());
-    {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      if (state_->aborted) {
-        work->finish(WorkStatus::kAborted, state_->abort_reason);
-        return work;
-      }
-      if (!state_->failure.empty()) {
-        work->finish(WorkStatus::kFailed, "communicator failed earlier: " + state_->failure);
-        return work;
-      }
-      state_->queue.push_back(Task{work, std::move(call)});
-    }
-    state_->changed.notify_all();
-    return work;
+    return state_->tasks.submit(desc, [state = state_.get(), call = std::move(call)] { call(state->comm, *state->half); });
   }
 
   std::shared_ptr<MpiThreadState> state_;

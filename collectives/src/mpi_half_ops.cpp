@@ -3,44 +3,24 @@
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include "half_reduce.h"
 #include "mpi_check.h"
 
 namespace kiln::collectives::detail {
 namespace {
 
-struct Sum {
-  template <typename T>
-  static T apply(T a, T b) {
-    return T(static_cast<float>(a) + static_cast<float>(b));
-  }
-};
-struct Max {
-  template <typename T>
-  static T apply(T a, T b) {  // returns one of the inputs: no rounding back from float
-    return static_cast<float>(a) > static_cast<float>(b) ? a : b;
-  }
-};
-struct Min {
-  template <typename T>
-  static T apply(T a, T b) {
-    return static_cast<float>(a) < static_cast<float>(b) ? a : b;
-  }
-};
-
 template <typename T, typename Op>
 void reduce16(void* in, void* inout, int* len, MPI_Datatype*) {
-  const T* a = static_cast<const T*>(in);
   T* b = static_cast<T*>(inout);
-  const int n = *len;
-  for (int i = 0; i < n; ++i) b[i] = Op::apply(a[i], b[i]);
+  reduce_half<T, Op>(b, static_cast<const T*>(in), b, static_cast<size_t>(*len));
 }
 
 template <typename T>
 void create_ops(MPI_Op* ops) {
   static_assert(sizeof(T) == 2, "16-bit payload travels as MPI_UINT16_T");
-  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, Sum>, /*commute=*/1, &ops[0]));
-  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, Max>, 1, &ops[1]));
-  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, Min>, 1, &ops[2]));
+  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, HalfSum>, /*commute=*/1, &ops[0]));
+  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, HalfMax>, 1, &ops[1]));
+  KILN_MPI_CHECK(MPI_Op_create(&reduce16<T, HalfMin>, 1, &ops[2]));
 }
 
 }  // namespace

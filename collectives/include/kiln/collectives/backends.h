@@ -1,10 +1,15 @@
 // Constructors of the Communicator backends.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kiln/collectives/communicator.h"
+
+namespace kiln::cluster {
+class Store;
+}
 
 namespace kiln::collectives {
 
@@ -24,6 +29,24 @@ class MpiSession {  // RAII MPI_Init_thread / MPI_Finalize (finalize skipped aft
   static bool active();
 };
 std::unique_ptr<Communicator> make_mpi_communicator();
+
+// Gloo: CPU tensors over TCP between processes, with no MPI world: what torchrun users run on CPU. The ranks
+// rendezvous through `store` (kiln's control-plane store, or any cluster::Store): each rank announces the address of
+// its listening sockets there and connects to every other rank (a full mesh). Gloo's keys are fixed names, so give
+// each communicator its own namespace (cluster::PrefixStore), e.g. per restart attempt. All-reduce is Gloo's ring.
+// Like the MPI backend, one background thread makes every Gloo call, in submission order, and abort() finishes the
+// Works at once while the thread may still wait inside Gloo; a peer's death closes its sockets and fails the
+// collective in flight promptly, a lost host only after `timeout`.
+struct GlooOptions {
+  std::string interface;  // the NIC whose address this rank binds and announces ("eth0"); "" = `hostname`
+  std::string hostname;   // the name or address to bind and announce; "" = this host's name (gethostname)
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};  // the rendezvous, and each wait in a collective
+};
+bool gloo_available();  // compiled in (Gloo found at build time)
+// Throws kiln::Error naming the rank and the store when the rendezvous fails, and UsageError for an interface
+// without an address. Without Gloo compiled in, throws kiln::Error("built without Gloo").
+std::unique_ptr<Communicator> make_gloo_communicator(cluster::Store& store, int rank, int size,
+                                                     const GlooOptions& options = {});
 
 // In-process thread backend: `world_size` communicators that talk through shared memory; give each to one thread.
 std::vector<std::unique_ptr<Communicator>> make_thread_world(int world_size);
