@@ -28,7 +28,7 @@ Action bind_cluster_check(CLI::App& cmd) {
       return launch_ranks(in, *job);
     }
     if (job->dry_run) {  // nothing to launch: the check would run in this process alone
-      std::cout << "Launch plan: no launcher; this process (" << rank.str() << ") would join the MPI world and "
+      std::cout << "Launch plan: no launcher; this process (" << rank.str() << ") would join the other ranks and "
                 << "measure the all-reduce bandwidth\nDry run: nothing was started." << std::endl;
       return 0;
     }

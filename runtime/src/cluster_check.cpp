@@ -1,4 +1,4 @@
-// `kiln cluster check`, the rank side: reachability (MPI world + control plane), placement, all-reduce bandwidth.
+// `kiln cluster check`, the rank side: reachability (the communicator + control plane), placement, all-reduce bandwidth.
 #include <ATen/ATen.h>
 #include <unistd.h>
 
@@ -60,7 +60,7 @@ void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions&
               << "(use --num_processes N or -c cluster.yaml)" << std::endl;
     return;
   }
-  Distributed dist(rank);  // joins MPI and the control plane: a rank that cannot reach either fails here, named
+  Distributed dist(rank);  // joins the communicator and the control plane: a rank that cannot reach either fails here
   auto& comm = *dist.comm();
   std::ostringstream me;
   me << host_name() << " " << ::getpid() << " " << rank.local_rank;
@@ -69,7 +69,8 @@ void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions&
   at::Tensor all = at::zeros({kNameWords * comm.size()}, at::kLong);
   collectives::wait_ok(comm.allgather(mine, all));
   if (dist.is_root()) {
-    std::cout << "All " << comm.size() << " ranks joined the MPI world and the control plane.\n"
+    const std::string backend = comm.backend() == "gloo" ? "Gloo" : comm.backend() == "nccl" ? "NCCL" : "MPI";
+    std::cout << "All " << comm.size() << " ranks joined the " << backend << " world and the control plane.\n"
               << "  rank  host                      pid       local rank\n";
     for (int r = 0; r < comm.size(); ++r) {
       const char* text = reinterpret_cast<const char*>(all.data_ptr<int64_t>() + r * kNameWords);

@@ -8,18 +8,23 @@
 #include <cstring>
 #include <sstream>
 
+#include "cpu_backend.h"
+#include "kiln/cluster/prefix_store.h"
 #include "kiln/cluster/tcp_store.h"
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "torchrun_store.h"
 
 namespace kiln::runtime {
 
 namespace {
 
-// Rank 0's view of where its control-plane server listens, sent to the other ranks over MPI as one fixed-size
-// buffer "host port token".
+// Rank 0's view of where its control-plane server listens, "host port token", sent to the other ranks over MPI as
+// one fixed-size buffer (or through torchrun's store).
 constexpr int64_t kAnnounceBytes = 512;
+// How long the ranks wait for torchrun's store and for rank 0's announcement in it.
+constexpr std::chrono::minutes kTorchrunStoreTimeout{5};
 
 }  // namespace
 
@@ -41,41 +46,79 @@ std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
   return share_nccl_unique_id(store, rank, make_id, timeout);
 }
 
-Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : rank_(rank), device_(device) {
-  if (!rank_.distributed()) return;
-  const bool gpu = device_.is_cuda();
-  // The kiln launcher's control plane, when it started this rank. Not cluster::StoreClientOptions::from_env(rank_):
-  // that takes host and port from the RankInfo, which carries them only under the KILN_RANK and torchrun contracts,
-  // whereas the launcher starts ranks through mpirun/srun (rank from OMPI_*/PMIX_*/SLURM_*, no address), and
-  // torchrun's MASTER_PORT is torch's TCPStore, not a kiln server; and from_env throws where this falls back to a
-  // control plane hosted by rank 0 (no port or no token: a bare mpirun, an sbatch script).
+namespace {
+
+// The launcher's control plane, when it started this rank. Not cluster::StoreClientOptions::from_env(rank): that
+// takes host and port from the RankInfo, which carries them only under the KILN_RANK and torchrun contracts, whereas
+// the launcher starts ranks through mpirun/srun (rank from OMPI_*/PMIX_*/SLURM_*, no address), and torchrun's
+// MASTER_PORT is torch's TCPStore, not a kiln server; and from_env throws where the caller falls back to a control
+// plane hosted by rank 0 (no port or no token: a bare mpirun, an sbatch script, torchrun).
+cluster::StoreClientOptions launcher_plane(const cluster::RankInfo& rank) {
   cluster::StoreClientOptions conn;
-  conn.rank = rank_.rank;
+  conn.rank = rank.rank;
   conn.host = env_string(knob::kMasterAddr);
   conn.port = static_cast<uint16_t>(env_long(knob::kMasterPort));
   conn.token = env_string(cluster::kEnvJobToken);
-  const bool launcher_plane = !conn.token.empty() && conn.port != 0;
+  return conn;
+}
+
+std::unique_ptr<collectives::Communicator> join_mpi_world(const cluster::RankInfo& rank) {
+  auto comm = collectives::make_mpi_communicator();
+  if (comm->size() != rank.world_size || comm->rank() != rank.rank)
+    throw UsageError(log::cat("this process is ", rank.str(), " but its MPI world says rank ", comm->rank(), "/",
+                              comm->size(), ": ranks must be started by mpirun, srun --mpi=pmix, torchrun, or "
+                              "kiln --num_processes N / --gpus N"));
+  return comm;
+}
+
+// Rank 0's `mine` on every rank, as one fixed-size buffer over MPI.
+std::string share_over_mpi(collectives::Communicator& comm, const std::string& mine) {
+  at::Tensor buffer = at::zeros({kAnnounceBytes / 8}, at::kLong);  // bytes in int64 words: every backend has int64
+  std::memcpy(buffer.data_ptr(), mine.data(), std::min<size_t>(mine.size(), kAnnounceBytes - 1));
+  collectives::wait_ok(comm.broadcast(buffer, 0));
+  return std::string(static_cast<const char*>(buffer.data_ptr()));
+}
+
+// The Gloo communicator of CPU ranks, rendezvousing through the control-plane store on a side connection.
+std::unique_ptr<collectives::Communicator> join_gloo_world(const cluster::RankInfo& rank,
+                                                           cluster::StoreClientOptions conn) {
+  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
+  cluster::StoreClient client(conn);
+  cluster::PrefixStore store("kiln/gloo/cpu/", client);
+  return collectives::make_gloo_communicator(store, rank.rank, rank.world_size, gloo_options(rank));
+}
+
+}  // namespace
+
+Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : rank_(rank), device_(device) {
+  if (!rank_.distributed()) return;
+  const bool gpu = device_.is_cuda();
+  const bool gloo = cpu_backend_is_gloo(rank_);
+  cluster::StoreClientOptions conn = launcher_plane(rank_);
+  const bool have_plane = !conn.token.empty() && conn.port != 0;
 
   std::unique_ptr<collectives::Communicator> mpi_comm;
-  if (!gpu || !launcher_plane) {
+  if (!gloo && (!gpu || !have_plane)) {
     mpi_ = std::make_unique<collectives::MpiSession>();
-    mpi_comm = collectives::make_mpi_communicator();
-    if (mpi_comm->size() != rank_.world_size || mpi_comm->rank() != rank_.rank)
-      throw UsageError(log::cat("this process is ", rank_.str(), " but its MPI world says rank ", mpi_comm->rank(), "/",
-                                mpi_comm->size(), ": ranks must be started by mpirun, srun --mpi=pmix, or "
-                                "kiln --num_processes N / --gpus N"));
+    mpi_comm = join_mpi_world(rank_);
   }
-  if (!launcher_plane) {
-    // No kiln launcher: rank 0 hosts the control plane and tells the others where it is.
-    at::Tensor announce = at::zeros({kAnnounceBytes / 8}, at::kLong);  // bytes in int64 words: every backend has int64
+  if (!have_plane) {
+    // No kiln launcher: rank 0 hosts the control plane and tells the others where it is, over MPI or, without an
+    // MPI world, through torchrun's store.
+    std::string mine;
     if (is_root()) {
       server_ = std::make_unique<cluster::ControlPlaneServer>(
           cluster::StoreServerOptions::from_env(cluster::make_job_token()), cluster::ControlPlaneOptions::from_env());
-      const std::string text = host_name() + " " + std::to_string(server_->port()) + " " + server_->token();
-      std::memcpy(announce.data_ptr(), text.data(), std::min<size_t>(text.size(), kAnnounceBytes - 1));
+      mine = host_name() + " " + std::to_string(server_->port()) + " " + server_->token();
     }
-    collectives::wait_ok(mpi_comm->broadcast(announce, 0));
-    std::istringstream is(std::string(static_cast<const char*>(announce.data_ptr())));
+    std::string announce;
+    if (mpi_comm) {
+      announce = share_over_mpi(*mpi_comm, mine);
+    } else {
+      torchrun_store_ = std::make_unique<TorchrunStore>(rank_, kTorchrunStoreTimeout);
+      announce = torchrun_store_->share_from_root("kiln/control_plane", mine);
+    }
+    std::istringstream is(announce);
     int port = 0;
     is >> conn.host >> port >> conn.token;
     conn.port = static_cast<uint16_t>(port);
@@ -86,7 +129,7 @@ Distributed::Distributed(const cluster::RankInfo& rank, c10::Device device) : ra
                                                 share_nccl_unique_id(conn, rank_.rank));
     host_comm_ = std::move(mpi_comm);
   } else {
-    comm_ = std::move(mpi_comm);
+    comm_ = gloo ? join_gloo_world(rank_, conn) : std::move(mpi_comm);
   }
   abort_collectives_on_abort();
 }

@@ -16,12 +16,7 @@ NC=$SRC/tools/netns_cluster.sh
 command -v mpirun >/dev/null || skip "mpirun (Open MPI) not installed"
 SPEC=$SRC/specs/samples/classification_lenet5_fmnist.yaml
 
-# Variables from an outer job (ctest inside an allocation, mpirun, torchrun) would confuse mpirun and kiln.
-for v in $(compgen -e); do
-  case $v in
-    SLURM_* | PMIX_* | PMI_* | OMPI_* | OPAL_* | KILN_* | RANK | WORLD_SIZE | LOCAL_RANK | LOCAL_WORLD_SIZE) unset "$v" ;;
-  esac
-done
+source "$SRC/tests/support/outer_job_env.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 rm -rf "$WORK"

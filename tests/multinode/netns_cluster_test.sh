@@ -27,12 +27,7 @@ trap cleanup EXIT
 command -v mpirun >/dev/null || skip "mpirun (Open MPI) not installed"
 PY=$(command -v /usr/bin/python3 python3 | head -n1) || skip "python3 not installed"
 
-# Variables from an outer job (ctest run inside an allocation, mpirun) would confuse this mpirun.
-for v in $(compgen -e); do
-  case $v in
-    SLURM_* | PMIX_* | PMI_* | OMPI_* | OPAL_*) unset "$v" ;;
-  esac
-done
+source "$SRC/tests/support/outer_job_env.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 WORK=$(mktemp -d /tmp/netns_cluster_test.XXXXXX)

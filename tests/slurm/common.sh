@@ -16,13 +16,7 @@ SPEC=$SRC/specs/samples/classification_lenet5_fmnist.yaml
 SMALL=(train_config.n_epochs=1 dataset_config.train.max_samples=2000 dataset_config.val.max_samples=500)
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
-# Variables from an outer job (ctest run inside an allocation, mpirun, torchrun) would confuse srun and kiln.
-for v in $(compgen -e); do
-  case $v in
-    SLURM_CONF) ;;
-    SLURM_* | PMIX_* | PMI_* | OMPI_COMM_WORLD_* | KILN_* | RANK | WORLD_SIZE | LOCAL_RANK | LOCAL_WORLD_SIZE) unset "$v" ;;
-  esac
-done
+source "$SRC/tests/support/outer_job_env.sh"
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

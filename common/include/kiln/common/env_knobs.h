@@ -78,6 +78,10 @@ inline constexpr EnvKnob kRankGpus{"KILN_RANK_GPUS", "",
                                    "CUDA device of each rank in rank order, comma-separated; set by the mpirun "
                                    "command when a cluster file's nodes list their GPUs, and wins over KILN_GPU_INDEX",
                                    "cluster"};
+inline constexpr EnvKnob kCpuBackend{"KILN_CPU_BACKEND", "auto",
+                                     "the communicator of CPU ranks: mpi, gloo, or auto (gloo for ranks that torchrun "
+                                     "started, mpi for every other launcher)",
+                                     "runtime"};
 inline constexpr EnvKnob kProgress{"KILN_PROGRESS", "auto",
                                    "progress display: bar, plain (periodic lines) or auto (a bar on a terminal, "
                                    "plain lines under mpirun/srun or in a file)",
@@ -114,7 +118,7 @@ inline constexpr const EnvKnob* kAll[] = {
     &kRank, &kWorldSize, &kLocalRank, &kLocalWorldSize, &kNodeRank,                        // rank contract
     &kMasterAddr, &kMasterPort, &kJobToken, &kStoreBindAddr, &kStoreMaxFrameBytes,         // control plane
     &kStoreConnectTimeoutS, &kHeartbeatPeriodMs, &kHeartbeatTimeoutMs, &kStopGraceS,       //
-    &kDevice, &kGpuIndex, &kRankGpus, &kProgress,                                          // devices, output
+    &kDevice, &kGpuIndex, &kRankGpus, &kCpuBackend, &kProgress,                            // devices, output
     &kOrtDir, &kNode,                                                                      // ONNX checks
     &kBuildDir, &kBuildType, &kReferenceDir, &kBenchIters, &kUpdateDocs,                  // outside the binary
     &kTestAllRanksPrint};

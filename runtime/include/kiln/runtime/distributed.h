@@ -22,6 +22,8 @@
 
 namespace kiln::runtime {
 
+class TorchrunStore;
+
 // NCCL's unique id, created by rank 0 (`make_id`, default collectives::nccl_make_unique_id) and fetched by the other
 // ranks from `store` (waiting up to `timeout`). Returns the id's bytes on every rank. A store shared by successive
 // communicators gives each its own PrefixStore, since the key is fixed.
@@ -34,14 +36,16 @@ std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
 
 // Fail-fast: every rank also joins the control plane (cluster/control_plane.h) — the kiln launcher's server when
 // KILN_JOB_TOKEN/KILN_MASTER_ADDR/KILN_MASTER_PORT are set, otherwise one that rank 0 starts and announces over MPI
-// (a bare `mpirun kiln …`). When any rank dies, hangs or fails, the others receive ABORT naming it: the
+// (a bare `mpirun kiln …`) or, for ranks torchrun started, through torchrun's store at MASTER_ADDR:MASTER_PORT
+// (torchrun_store.h). When any rank dies, hangs or fails, the others receive ABORT naming it: the
 // communicator is aborted (so no rank hangs in an all-reduce) and check() throws with exit code 4.
 class Distributed {
  public:
-  // world_size 1 → no communicator. CPU ranks use the MPI backend: they must form an MPI world (mpirun,
-  // srun --mpi=pmix, or kiln's launcher which starts them through mpirun). CUDA ranks use NCCL on `device`; rank 0
-  // creates NCCL's unique id and hands it out through the control-plane store, so they need MPI only when there is
-  // no kiln launcher to host the control plane (a bare mpirun/srun: rank 0 hosts it and announces it over MPI).
+  // world_size 1 → no communicator. CPU ranks use the MPI backend (they must form an MPI world: mpirun,
+  // srun --mpi=pmix, or kiln's launcher which starts them through mpirun), or Gloo (KILN_CPU_BACKEND; the default
+  // for ranks torchrun started), which rendezvouses through the control-plane store and needs no MPI at all. CUDA
+  // ranks use NCCL on `device`; rank 0 creates NCCL's unique id and hands it out through the control-plane store, so
+  // they need MPI only under a bare mpirun/srun (rank 0 hosts the control plane and announces it over MPI).
   explicit Distributed(const cluster::RankInfo& rank, c10::Device device = c10::Device(c10::kCPU));
   // From parts made elsewhere: this rank's communicator and its monitor (either may be null, e.g. a world of one).
   // Ranks run as threads in one process get collectives::make_thread_world and cluster::LocalControlPlane; the
@@ -79,8 +83,9 @@ class Distributed {
   c10::Device device_;
   std::unique_ptr<collectives::MpiSession> mpi_;
   std::unique_ptr<collectives::Communicator> host_comm_;  // MPI, when CUDA ranks need it to find the control plane
-  std::unique_ptr<collectives::Communicator> comm_;       // the data-parallel communicator (MPI or NCCL)
-  std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 under a bare mpirun
+  std::unique_ptr<collectives::Communicator> comm_;       // the data-parallel communicator (MPI, Gloo or NCCL)
+  std::unique_ptr<TorchrunStore> torchrun_store_;  // how the ranks found rank 0's server under torchrun
+  std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 with no kiln launcher (bare mpirun, torchrun)
   std::unique_ptr<cluster::RankMonitor> monitor_;  // ControlPlaneClient in a real job
 
   // An ABORT aborts the communicators, so no rank waits in a collective for a rank that will never come.
