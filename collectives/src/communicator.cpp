@@ -31,8 +31,8 @@ void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout) {
   const WorkStatus s = work->wait(timeout);
   if (s == WorkStatus::kCompleted) return;
   const std::string why = work->error();
-  throw Error(work->describe() + " " + to_string(s) + (why.empty() ? "" : ": " + why),
-              s == WorkStatus::kAborted ? ExitCode::kRankFailed : ExitCode::kFailure);
+  throw CollectiveError(work->describe() + " " + to_string(s) + (why.empty() ? "" : ": " + why),
+                        s == WorkStatus::kAborted ? ExitCode::kRankFailed : ExitCode::kFailure);
 }
 
 at::Tensor all_gather_small(Communicator& comm, const at::Tensor& mine, c10::Device device,

@@ -25,10 +25,10 @@ using detail::CollectiveDesc;
 using Func = gloo::AllreduceOptions::Func;
 
 // After an abort the destructor gives the call in flight this long before abandoning the thread (see task_queue.h).
-constexpr std::chrono::milliseconds kAbandonGrace{250};
+constexpr std::chrono::milliseconds kGlooAbandonGrace{250};
 
 template <typename T, typename Op>
-void reduce16(void* c, const void* a, const void* b, size_t n) {
+void gloo_reduce16(void* c, const void* a, const void* b, size_t n) {
   detail::reduce_half<T, Op>(static_cast<T*>(c), static_cast<const T*>(a), static_cast<const T*>(b), n);
 }
 
@@ -45,9 +45,9 @@ Func typed_function(ReduceOp op) {
 template <typename T>
 Func half_function(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kMax: return Func(&reduce16<T, detail::HalfMax>);
-    case ReduceOp::kMin: return Func(&reduce16<T, detail::HalfMin>);
-    default: return Func(&reduce16<T, detail::HalfSum>);
+    case ReduceOp::kMax: return Func(&gloo_reduce16<T, detail::HalfMax>);
+    case ReduceOp::kMin: return Func(&gloo_reduce16<T, detail::HalfMin>);
+    default: return Func(&gloo_reduce16<T, detail::HalfSum>);
   }
 }
 
@@ -95,7 +95,7 @@ class GlooCommunicator final : public Communicator {
   }
 
   ~GlooCommunicator() override {
-    if (!state_->tasks.stop_and_join(thread_, kAbandonGrace))
+    if (!state_->tasks.stop_and_join(thread_, kGlooAbandonGrace))
       log::warn("Gloo communicator thread left waiting inside an aborted collective");
   }
 

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
+#include <thread>
 #include <sstream>
 
 #include "cpu_backend.h"
@@ -177,6 +178,15 @@ void Distributed::set_step(int64_t step) {
 void Distributed::check() {
   if (monitor_ && monitor_->aborted())
     throw Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
+}
+
+std::optional<Error> Distributed::aborted_within(std::chrono::milliseconds grace) {
+  if (!monitor_) return std::nullopt;
+  const auto until = std::chrono::steady_clock::now() + grace;
+  while (!monitor_->aborted() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!monitor_->aborted()) return std::nullopt;
+  return Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
 }
 
 void Distributed::abort_job(const std::string& reason, ExitCode cause) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/common/error.h"
+
 namespace kiln::collectives {
 
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
@@ -49,7 +51,15 @@ class Communicator {
   virtual void abort(const std::string& reason) = 0;
 };
 
-// Throws kiln::Error naming the Work unless it completed (convenience for call sites with nothing better to do).
+// A collective that did not complete (failed, timed out or aborted), as wait_ok throws it: callers that know more
+// (a control plane that names the rank that died) can tell it from other errors.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Throws CollectiveError naming the Work unless it completed (for call sites with nothing better to do); its exit
+// code is kRankFailed when the Work was aborted.
 void wait_ok(const WorkPtr& work, std::chrono::milliseconds timeout = kNoTimeout);
 
 // Every rank's copy of a small 1-D CPU tensor, rank by rank: [size() * n] on the CPU. The collective runs on `device`

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ class Distributed {
 
   void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
   void check();                 // throws kiln::Error(kRankFailed) naming the culprit once the job was aborted
+  // The error check() would throw, once the job is aborted, waiting up to `grace` for the control plane's ABORT.
+  // A collective that failed because a peer died (Gloo hears its sockets close) fails a moment before the ABORT
+  // that names the peer, its host and step arrives: that is the better account of the failure.
+  std::optional<Error> aborted_within(std::chrono::milliseconds grace);
   // This rank failed (an exception on its way to main): tell every other rank, so they stop now. `cause` is the
   // error's exit code: a data (3) or spec (2) error reaches the launcher, which exits with it rather than 4.
   void abort_job(const std::string& reason, ExitCode cause = ExitCode::kRankFailed);
