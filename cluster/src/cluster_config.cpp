@@ -68,8 +68,8 @@ Field network_field() {
       "network",
       {with_check(specs::string("interface", std::string(),
                                 "Network interface(s) for rank traffic, e.g. ib0 or "
-                                "eth0,eth1: Open MPI's btl_tcp_if_include and NCCL_SOCKET_IFNAME. Empty: their "
-                                "own choice."),
+                                "eth0,eth1: Open MPI's btl_tcp_if_include, NCCL_SOCKET_IFNAME and "
+                                "GLOO_SOCKET_IFNAME. Empty: their own choice."),
                   detail::interface_problem),
        specs::string("master_addr", std::string(), "Address of rank 0's control plane. Empty: the first node."),
        specs::integer("master_port", 0, "Port of the control plane; 0 picks a free port.", 0, 65535)},

@@ -92,8 +92,8 @@ std::string interface_problem(const std::string& interface) {
       continue;
     }
     if (!all_of(name, interface_char)) {
-      return "'" + interface + "' is not a list of interface names (e.g. ib0 or eth0,eth1): it is given to both " +
-             "Open MPI (btl_tcp_if_include) and NCCL (NCCL_SOCKET_IFNAME)";
+      return "'" + interface + "' is not a list of interface names (e.g. ib0 or eth0,eth1): it is given to " +
+             "Open MPI (btl_tcp_if_include), NCCL (NCCL_SOCKET_IFNAME) and Gloo (GLOO_SOCKET_IFNAME)";
     }
     name.clear();
   }

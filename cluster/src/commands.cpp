@@ -34,11 +34,14 @@ const std::set<std::string> kMapping{"--map-by", "-map-by",   "--rank-by",  "-ra
 const std::set<std::string> kBinding{"--bind-to",     "-bind-to",         "--bind-to-core",
                                      "-bind-to-core", "--bind-to-socket", "-bind-to-socket"};
 
-// The variables every rank gets: kiln's, then the cluster's (which win), and the interface for NCCL.
+// The variables every rank gets: kiln's, then the cluster's (which win), and the interface for NCCL and Gloo.
 std::map<std::string, std::string> rank_env(const ClusterConfig& config, const LaunchOptions& options) {
   std::map<std::string, std::string> env = options.env;
   for (const auto& [name, value] : config.env) env[name] = value;
-  if (!config.network.interface.empty()) env.emplace("NCCL_SOCKET_IFNAME", config.network.interface);
+  if (!config.network.interface.empty()) {
+    env.emplace("NCCL_SOCKET_IFNAME", config.network.interface);
+    env.emplace("GLOO_SOCKET_IFNAME", config.network.interface);
+  }
   for (const auto& [name, value] : env) {
     if (std::string p = detail::env_name_problem(name, true); !p.empty()) throw UsageError(where(config) + p);
   }

@@ -140,7 +140,8 @@ TEST(ClusterConfigErrors, EnvSlurmNetworkAndMpirunArgs) {
                    "c.yaml:6:3: env.MASTER_PORT: set network.master_port instead of MASTER_PORT",
                    "c.yaml:7:9: env.LIST: expected a string, got a list",
                    "c.yaml:8:22: network.interface: '10.0.0.0/24' is not a list of interface names (e.g. ib0 or "
-                   "eth0,eth1): it is given to both Open MPI (btl_tcp_if_include) and NCCL (NCCL_SOCKET_IFNAME)",
+                   "eth0,eth1): it is given to Open MPI (btl_tcp_if_include), NCCL (NCCL_SOCKET_IFNAME) and Gloo "
+                   "(GLOO_SOCKET_IFNAME)",
                    "c.yaml:9:14: mpirun_args: '-np' is set by kiln: the number of ranks is the sum of the nodes' slots",
                    "c.yaml:11:9: slurm.time: '4h' is not a time limit (write HH:MM:SS or D-HH:MM:SS, e.g. 04:00:00 or "
                    "2-00:00:00)",

@@ -102,7 +102,7 @@ TEST(MpirunCommand, GoldenForTheSampleYaml) {
   const Command c = mpirun_command(sample_yaml(), options());
   EXPECT_EQ(c.str(),
             "mpirun -np 8 --host node01:4,node02:4 --bind-to core --map-by slot --mca btl_tcp_if_include ib0 "
-            "-x KILN_MASTER_ADDR=node01 -x KILN_MASTER_PORT=29500 -x NCCL_DEBUG=WARN -x NCCL_SOCKET_IFNAME=ib0 "
+            "-x GLOO_SOCKET_IFNAME=ib0 -x KILN_MASTER_ADDR=node01 -x KILN_MASTER_PORT=29500 -x NCCL_DEBUG=WARN -x NCCL_SOCKET_IFNAME=ib0 "
             "-x KILN_JOB_TOKEN " +
                 kProgram);
   ASSERT_GE(c.argv.size(), 2u);
@@ -145,8 +145,8 @@ TEST(MpirunCommand, EnvRules) {
   o.program = {"kiln"};
   EXPECT_EQ(mpirun_command(c, o).str(),
             "mpirun -np 8 --host node01:4,node02:4 --bind-to core --map-by slot --mca btl_tcp_if_include ib0 "
-            "-x KILN_MASTER_ADDR=node01 -x KILN_MASTER_PORT=29500 -x 'MSG=a b'\\''c' -x NCCL_SOCKET_IFNAME=eth1 "
-            "-x OMP_NUM_THREADS=4 -x KILN_JOB_TOKEN kiln");
+            "-x GLOO_SOCKET_IFNAME=ib0 -x KILN_MASTER_ADDR=node01 -x KILN_MASTER_PORT=29500 -x 'MSG=a b'\\''c' "
+            "-x NCCL_SOCKET_IFNAME=eth1 -x OMP_NUM_THREADS=4 -x KILN_JOB_TOKEN kiln");
   o.forward_env = {"NOT VALID"};
   EXPECT_THROW(mpirun_command(c, o), UsageError);
 }
@@ -169,7 +169,8 @@ TEST(SrunCommand, GoldenForTheSampleYaml) {
   EXPECT_EQ(srun_command(sample_yaml(), options()).str(),
             "srun --job-name=lab-a100 --partition=gpu --time=04:00:00 --account=proj --nodes=2 --ntasks=8 "
             "--ntasks-per-node=4 --nodelist=node01,node02 --gpus-per-node=4 --mpi=pmix --kill-on-bad-exit=1 "
-            "--export=ALL,KILN_MASTER_ADDR=node01,KILN_MASTER_PORT=29500,NCCL_DEBUG=WARN,NCCL_SOCKET_IFNAME=ib0,"
+            "--export=ALL,GLOO_SOCKET_IFNAME=ib0,KILN_MASTER_ADDR=node01,KILN_MASTER_PORT=29500,NCCL_DEBUG=WARN,"
+            "NCCL_SOCKET_IFNAME=ib0,"
             "OMPI_MCA_btl_tcp_if_include=ib0,KILN_JOB_TOKEN " +
                 kProgram);
 }
@@ -225,6 +226,7 @@ TEST(SbatchScript, GoldenForTheSampleYaml) {
             kSignalHeader +
             "# Written by kiln from cluster_two_nodes.yaml. Submit it with: sbatch <this file>\n"
             ": \"${KILN_JOB_TOKEN:?must be set where sbatch runs}\"\n"
+            "export GLOO_SOCKET_IFNAME=ib0\n"
             "export KILN_MASTER_ADDR=node01\n"
             "export KILN_MASTER_PORT=29500\n"
             "export NCCL_DEBUG=WARN\n"
