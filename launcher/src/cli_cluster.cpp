@@ -16,9 +16,10 @@ Action bind_cluster_check(CLI::App& cmd) {
   auto job = std::make_shared<JobLaunch>();
   add_launch_options(cmd, *job);
   auto opts = std::make_shared<runtime::ClusterCheckOptions>();
-  cmd.add_option("--sizes", opts->sizes_mib, "All-reduce sizes to measure, in MiB (default 1,25,100)")
+  cmd.add_option("--sizes", opts->sizes_mib,
+                 "All-reduce sizes to measure, in MiB (default 1,25,100; fractions too: 0.0625 = 64 KiB)")
       ->delimiter(',')
-      ->check(CLI::Range(1, 16384));
+      ->check(CLI::Range(1.0 / (1 << 18), 16384.0));
   cmd.add_option("--iterations", opts->iterations, "Timed all-reduces per size; the best counts (default 5)")
       ->check(CLI::Range(1, 1000));
   return [job, opts](const Invocation& in) {

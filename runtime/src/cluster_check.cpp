@@ -21,6 +21,21 @@ namespace {
 constexpr int64_t kNameWords = 16;  // 128 bytes per rank for "host pid local_rank", carried as int64 words
 
 // "1.23 GB/s" or "45.6 MB/s": three significant figures over a shaped 100 Mbit/s link as over InfiniBand.
+// "1 MiB", "64 KiB", "4 B": whole units, else one decimal.
+std::string size_text(size_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, v == static_cast<double>(static_cast<int64_t>(v)) ? "%.0f %s" : "%.1f %s", v,
+                units[u]);
+  return text;
+}
+
 std::string rate(double bytes_per_second) {
   char text[32];
   if (bytes_per_second >= 1e9) {
@@ -82,11 +97,12 @@ void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions&
     std::cout << "All-reduce (float32 sum, " << comm.backend() << "), best of " << opts.iterations << ":\n"
               << "      size         time      algbw      busbw  busbw (link)" << std::endl;
   }
-  for (int mib : opts.sizes_mib) {
-    const Timing t = time_allreduce(comm, static_cast<size_t>(mib) << 20, opts.iterations);
+  for (double mib : opts.sizes_mib) {
+    const size_t bytes = std::max<size_t>(4, static_cast<size_t>(mib * (1 << 20) / 4 + 0.5) * 4);
+    const Timing t = time_allreduce(comm, bytes, opts.iterations);
     if (dist.is_root()) {
-      std::printf("  %4d MiB  %8.2f ms  %9s  %9s  %8.3f Gbit/s\n", mib, t.seconds * 1e3, rate(t.algbw).c_str(),
-                  rate(t.busbw).c_str(), t.busbw * 8 / 1e9);
+      std::printf("  %8s  %8.3f ms  %9s  %9s  %8.3f Gbit/s\n", size_text(bytes).c_str(), t.seconds * 1e3,
+                  rate(t.algbw).c_str(), rate(t.busbw).c_str(), t.busbw * 8 / 1e9);
     }
   }
   std::fflush(stdout);

@@ -368,14 +368,16 @@ TEST(Cli, ClusterCheckLaunchesOrChecks) {
   ASSERT_EQ(cli(rank, {"cluster", "check", "--num_processes", "2"}).code, 0);
   EXPECT_EQ(rank.actions(), Args{"cluster_check"});
   EXPECT_EQ(rank.checked_rank.world_size, 2);
-  EXPECT_EQ(rank.check_opts.sizes_mib, (std::vector<int>{1, 25, 100}));
+  EXPECT_EQ(rank.check_opts.sizes_mib, (std::vector<double>{1, 25, 100}));
 
   FakeRuntime sized;
   sized.rank = rank_of(1, 2);
   ASSERT_EQ(cli(sized, {"cluster", "check", "--sizes", "1,4", "--iterations", "3"}).code, 0);
-  EXPECT_EQ(sized.check_opts.sizes_mib, (std::vector<int>{1, 4}));
+  EXPECT_EQ(sized.check_opts.sizes_mib, (std::vector<double>{1, 4}));
   EXPECT_EQ(sized.check_opts.iterations, 3);
   EXPECT_EQ(cli(sized, {"cluster", "check", "--sizes", "0"}).code, 2);
+  ASSERT_EQ(cli(sized, {"cluster", "check", "--sizes", "0.0625,2"}).code, 0);  // 64 KiB: the latency end
+  EXPECT_EQ(sized.check_opts.sizes_mib, (std::vector<double>{0.0625, 2}));
 }
 
 // ---- --gpus / --gpu_index ----

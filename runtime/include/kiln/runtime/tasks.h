@@ -35,11 +35,12 @@ void run_evaluate(const RunOptions& opts);
 void run_dataset_convert(const std::string& convert_spec, const std::vector<std::string>& overrides,
                          const std::string& out_dir);
 
-// `kiln cluster check` on one rank of a launched job: every rank joins the MPI world and the control plane (so it
-// is reachable), rank 0 prints where each rank runs, then the all-reduce time, algorithm and bus bandwidth of each
-// size (best of `iterations`).
+// `kiln cluster check` on one rank of a launched job: every rank joins its communicator (MPI or Gloo) and the
+// control plane (so it is reachable), rank 0 prints where each rank runs, then the all-reduce time, algorithm and bus
+// bandwidth of each size (best of `iterations`). Sizes may be fractions of a MiB (0.0625 = 64 KiB), rounded to whole
+// float32 elements: small ones measure the latency term of the all-reduce.
 struct ClusterCheckOptions {
-  std::vector<int> sizes_mib{1, 25, 100};
+  std::vector<double> sizes_mib{1, 25, 100};
   int iterations = 5;
 };
 void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions& opts = {});
