@@ -83,11 +83,11 @@ ddp_two() {  # ddp_two REFARGS LIMIT: img/s of PyTorch DDP, one rank on each hos
   next_dir
   dir=$DIR
   on "$H2" env RANK=1 LOCAL_RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=1 MASTER_ADDR="$H1" MASTER_PORT=29500 \
-    GLOO_SOCKET_IFNAME=eth0 /usr/bin/python3 "$REF/py_ddp_baseline.py" $refargs --global-batch 64 --limit "$limit" \
+    GLOO_SOCKET_IFNAME=eth0 /usr/bin/python3 "$REF/py_ddp_baseline.py" $refargs --global-batch 64 --limit "$limit" --no-test \
     >"$dir.rank1.log" 2>&1 &
   rank1=$!
   out=$(on "$H1" env RANK=0 LOCAL_RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=1 MASTER_ADDR="$H1" MASTER_PORT=29500 \
-    GLOO_SOCKET_IFNAME=eth0 /usr/bin/python3 "$REF/py_ddp_baseline.py" $refargs --global-batch 64 --limit "$limit" \
+    GLOO_SOCKET_IFNAME=eth0 /usr/bin/python3 "$REF/py_ddp_baseline.py" $refargs --global-batch 64 --limit "$limit" --no-test \
     2>"$dir.rank0.log") || { wait "$rank1" || true; cat "$dir.rank0.log" "$dir.rank1.log" >&2; exit 1; }
   wait "$rank1"
   IPS=$(echo "$out" | json_ips)
@@ -103,7 +103,7 @@ kiln_one() {  # kiln_one OVERRIDES LIMIT: img/s of 1 kiln process, 1 thread, bat
 }
 torch_one() {
   local out
-  out=$(/usr/bin/python3 "$REF/py_baseline.py" $1 --batch 64 --threads 1 --limit "$2") || exit 1
+  out=$(/usr/bin/python3 "$REF/py_baseline.py" $1 --batch 64 --threads 1 --limit "$2" --no-test) || exit 1
   IPS=$(echo "$out" | json_ips)
 }
 

@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# A private single-node Slurm cluster for tests (docs/slurm.md): own munged and key, slurmctld and slurmd, all state
-# under DIR. Needs root and the Debian packages slurm-wlm + munge (setup.sh installs them); no systemd.
+# A private Slurm cluster for tests (docs/slurm.md): own munged and key, slurmctld and slurmd, all state under DIR.
+# Needs root and the Debian packages slurm-wlm + munge (setup.sh installs them); no systemd.
 #
-#   tools/slurm_local.sh start DIR     start (stopping leftovers from the same DIR first); waits until the node is idle
+#   tools/slurm_local.sh start DIR [--netns P]  start (stopping leftovers from the same DIR first); waits until every
+#                                      node is idle
 #   tools/slurm_local.sh stop DIR      stop the daemons started from DIR (by their pid files, never by name)
 #   tools/slurm_local.sh env DIR       print `export SLURM_CONF=DIR/slurm.conf`
 #
 # Then: SLURM_CONF=DIR/slurm.conf srun -n 2 hostname
+# Single-node (the default): this host is the controller and the one node. --netns P: across the hosts of
+# tools/netns_cluster.sh with prefix P (made beforehand): slurmctld runs on the first (a login node), one slurmd on
+# each of the others (NodeName = the host's name, spool, log and pid file per node), all with the default ports in
+# their own network stacks; munged's socket is a file, shared by all. Commands must then run on a host:
+#   tools/netns_cluster.sh exec P2 "SLURM_CONF=DIR/slurm.conf srun -N 2 hostname"
 # Knobs: SLURM_LOCAL_CPUS (default 4; the node's CPUs, more than the machine has is fine), SLURM_LOCAL_TIMEOUT (30 s).
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|env DIR" >&2; exit 2; }
-[ $# -eq 2 ] || usage
+usage() { echo "usage: $0 start|stop|env DIR [--netns PREFIX]" >&2; exit 2; }
+[ $# -eq 2 ] || { [ $# -eq 4 ] && [ "$3" = --netns ]; } || usage
 cmd=$1
 mkdir -p "$2"
 DIR=$(cd "$2" && pwd -P)
+NETNS=${4:-}
+NC=$(cd "$(dirname "$0")" && pwd)/netns_cluster.sh
 CONF=$DIR/slurm.conf
 TIMEOUT=${SLURM_LOCAL_TIMEOUT:-30}
 CPUS=${SLURM_LOCAL_CPUS:-4}
 HOST=$(hostname -s)
-# The pid files, in the order the daemons are stopped.
-PIDFILES=("$DIR/run/slurmd.pid" "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid")
+CTL=$HOST CTL_ADDR=127.0.0.1 NODES=("$HOST")
+if [ -n "$NETNS" ] && [ "$cmd" = start ]; then
+  mapfile -t hosts < <("$NC" hosts --prefix "$NETNS")
+  ((${#hosts[@]} >= 2)) ||
+    { echo "slurm_local: --netns $NETNS: make 2 or more hosts first (netns_cluster.sh up N --prefix $NETNS)" >&2; exit 1; }
+  CTL=${hosts[0]} CTL_ADDR=$("$NC" ip "${hosts[0]}") NODES=("${hosts[@]:1}")
+fi
 
 log() { echo "slurm_local: $*" >&2; }
 
@@ -43,9 +56,17 @@ stop_pidfile() {
   rm -f "$file"
 }
 
+# In the order the daemons are stopped: the slurmds (one per node), slurmctld, munged.
 stop_all() {
   local f
-  for f in "${PIDFILES[@]}"; do stop_pidfile "$f"; done
+  for f in "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid" "$DIR/run/munged.pid"; do stop_pidfile "$f"; done
+}
+
+# on HOST CMD...: CMD on HOST (this machine when not --netns).
+on() {
+  local host=$1
+  shift
+  if [ -z "$NETNS" ]; then "$@"; else "$NC" exec "$host" "$(printf '%q ' "$@")"; fi
 }
 
 show_logs() {
@@ -66,9 +87,9 @@ need() {
 
 write_conf() {
   cat >"$CONF" <<EOF
-# Written by tools/slurm_local.sh: a private single-node cluster, everything under $DIR.
+# Written by tools/slurm_local.sh: a private cluster, everything under $DIR.
 ClusterName=kilnlocal
-SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldHost=$CTL($CTL_ADDR)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -77,11 +98,12 @@ AuthInfo=socket=$DIR/munge.sock
 SlurmctldPort=${SLURM_LOCAL_CTLD_PORT:-6817}
 SlurmdPort=${SLURM_LOCAL_SLURMD_PORT:-6818}
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool
+SlurmdSpoolDir=$DIR/spool/%n
+TmpFS=$DIR/tmp/%n
 SlurmctldPidFile=$DIR/run/slurmctld.pid
-SlurmdPidFile=$DIR/run/slurmd.pid
+SlurmdPidFile=$DIR/run/slurmd.%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
+SlurmdLogFile=$DIR/log/slurmd.%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/pgid
@@ -99,16 +121,22 @@ Waittime=0
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
+  local n addr list
+  for n in "${NODES[@]}"; do
+    addr=127.0.0.1
+    [ -z "$NETNS" ] || addr=$("$NC" ip "$n")
+    echo "NodeName=$n NodeAddr=$addr CPUs=$CPUS State=UNKNOWN" >>"$CONF"
+  done
+  list=$(IFS=,; echo "${NODES[*]}")
+  echo "PartitionName=debug Nodes=$list Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES" >>"$CONF"
 }
 
 start() {
   need munged; need slurmctld; need slurmd; need sinfo
   [ "$(id -u)" -eq 0 ] || { log "must run as root (SlurmUser=root, slurmd)"; exit 1; }
   stop_all
-  rm -rf "$DIR/state" "$DIR/spool" "$DIR/log"
+  rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/tmp"
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run"
   chmod 700 "$DIR/run"
   write_conf
@@ -124,20 +152,33 @@ start() {
     --log-file="$DIR/log/munged.log" --seed-file="$DIR/run/munged.seed" >>"$DIR/log/munged.log" 2>&1 || {
     log "munged did not start"; show_logs; exit 1; }
 
-  slurmctld -i -f "$CONF" >>"$DIR/log/slurmctld.log" 2>&1 || { log "slurmctld did not start"; show_logs; stop_all; exit 1; }
-  slurmd -f "$CONF" >>"$DIR/log/slurmd.log" 2>&1 || { log "slurmd did not start"; show_logs; stop_all; exit 1; }
+  on "$CTL" slurmctld -i -f "$CONF" >>"$DIR/log/slurmctld.log" 2>&1 ||
+    { log "slurmctld did not start"; show_logs; stop_all; exit 1; }
+  local n
+  for n in "${NODES[@]}"; do
+    mkdir -p "$DIR/spool/$n" "$DIR/tmp/$n"  # TmpFS per node: PMIx keeps each step's files there
+    # `ip netns exec` mounts a fresh /sys, where slurmd 22.05 finds no cgroup file system and refuses to start (even
+    # with proctrack/pgid and task/none, which use none): it gets what it looks for, the systemd hierarchy of cgroup
+    # v1 on a tmpfs, in that host's mount namespace only.
+    local cg="mount -t tmpfs -o mode=755 kiln-cgroup /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd &&
+      mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd && "
+    on "$n" sh -c "${NETNS:+$cg}exec slurmd -N $n -f $CONF" \
+      >>"$DIR/log/slurmd.$n.log" 2>&1 ||
+      { log "slurmd did not start on $n"; show_logs; stop_all; exit 1; }
+  done
 
-  local deadline=$((SECONDS + TIMEOUT)) state=""
+  local deadline=$((SECONDS + TIMEOUT)) states="" idle
+  idle=$(printf 'idle %.0s' "${NODES[@]}")
   while ((SECONDS < deadline)); do
-    state=$(SLURM_CONF=$CONF sinfo -h -n "$HOST" -o '%T' 2>/dev/null | head -n1 || true)
-    if [ "$state" = "idle" ]; then
-      log "up: node $HOST idle ($CPUS CPUs); export SLURM_CONF=$CONF"
+    states=$(on "$CTL" env SLURM_CONF="$CONF" sinfo -h -N -o '%T' 2>/dev/null | tr '\n' ' ' || true)
+    if [ "$states" = "$idle" ]; then
+      log "up: node(s) ${NODES[*]} idle ($CPUS CPUs each), controller $CTL; export SLURM_CONF=$CONF"
       return 0
     fi
     sleep 0.2
   done
-  log "node $HOST not idle after ${TIMEOUT}s (state '${state}')"
-  SLURM_CONF=$CONF sinfo -N -l >&2 2>&1 || true
+  log "node(s) ${NODES[*]} not all idle after ${TIMEOUT}s (states: ${states})"
+  on "$CTL" env SLURM_CONF="$CONF" sinfo -N -l >&2 2>&1 || true
   show_logs
   stop_all
   exit 1

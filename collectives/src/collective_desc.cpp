@@ -120,4 +120,12 @@ CollectiveDesc barrier_desc(uint64_t seq) {
   return d;
 }
 
+const at::Tensor& require_cpu(const char* backend, const char* name, const at::Tensor& t) {
+  if (t.defined() && !t.device().is_cpu()) {
+    throw Error(std::string(backend) + ": the " + name + " communicator takes CPU tensors, got one on " +
+                t.device().str() + " (use the NCCL backend for CUDA tensors)");
+  }
+  return t;
+}
+
 }  // namespace kiln::collectives::detail

@@ -36,5 +36,8 @@ CollectiveDesc broadcast_desc(const char* backend, const at::Tensor& tensor, int
 CollectiveDesc allgather_desc(const char* backend, const at::Tensor& input, const at::Tensor& output, int size,
                               uint64_t seq);
 CollectiveDesc barrier_desc(uint64_t seq);
+// `t` itself, unless it is defined and not on the CPU: then throws kiln::Error "<backend>: the <name> communicator
+// takes CPU tensors, got one on cuda:0 (use the NCCL backend for CUDA tensors)".
+const at::Tensor& require_cpu(const char* backend, const char* name, const at::Tensor& t);
 
 }  // namespace kiln::collectives::detail

@@ -154,15 +154,8 @@ class GlooCommunicator final : public Communicator {
   void abort(const std::string& reason) override { state_->tasks.abort(reason); }
 
  private:
+  static const at::Tensor& check_cpu(const at::Tensor& t) { return detail::require_cpu("gloo", "Gloo", t); }
   using GlooCall = std::function<void(const std::shared_ptr<gloo::Context>&, uint32_t tag)>;
-
-  static const at::Tensor& check_cpu(const at::Tensor& t) {
-    if (t.defined() && !t.device().is_cpu()) {
-      throw Error("gloo: the Gloo communicator takes CPU tensors, got one on " + t.device().str() +
-                  " (use the NCCL backend for CUDA tensors)");
-    }
-    return t;
-  }
 
   // The sequence number advances only for calls that passed the argument checks, so ranks stay in step; it is
   // also the call's Gloo tag.

@@ -182,14 +182,7 @@ class MpiCommunicator final : public Communicator {
   void abort(const std::string& reason) override { state_->tasks.abort(reason); }
 
  private:
-  static const at::Tensor& check_cpu(const at::Tensor& t) {
-    if (t.defined() && !t.device().is_cpu()) {
-      throw Error("mpi: the MPI communicator takes CPU tensors, got one on " + t.device().str() +
-                  " (use the NCCL backend for CUDA tensors)");
-    }
-    return t;
-  }
-
+  static const at::Tensor& check_cpu(const at::Tensor& t) { return detail::require_cpu("mpi", "MPI", t); }
   // The sequence number advances only for calls that passed the argument checks, so ranks stay in step.
   WorkPtr submit(const CollectiveDesc& desc, MpiCall call) {
     ++seq_;

@@ -60,6 +60,24 @@ cluster_yaml() {
   } >"$file"
 }
 
+# expect_crossed H1 SENT1 H2 SENT2: the 50 steps of the N-vs-1 configuration all-reduce LeNet5's 61,706 float32
+# gradients (247 KB), and each host sends at least half of that per step (a ring of 2 sends half the buffer each way,
+# twice) across its eth0; the job's other traffic is far less.
+expect_crossed() {
+  local min=$((50 * 61706 * 4 / 2))
+  echo "bytes sent over eth0: $1 $2, $3 $4 (the all-reduce alone: >= $min each)"
+  (($2 >= min && $4 >= min)) || fail "the gradients did not cross the hosts' veths"
+}
+
+# expect_same_weights ONE TWO WHAT: the models' weights within the N-vs-1 test's tolerance (1e-5).
+expect_same_weights() {
+  local diff
+  diff=$(max_weight_diff "$1" "$2") || fail "cannot compare the models"
+  echo "max |w($3) - w(1 x 64)| = $diff"
+  /usr/bin/python3 -c "import sys; sys.exit(0 if float('$diff') <= 1e-5 else 1)" ||
+    fail "the weights of $3 differ from the single-process run's by $diff (> 1e-5)"
+}
+
 # Bytes a host's eth0 has sent.
 tx_bytes() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
 
