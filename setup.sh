@@ -16,7 +16,7 @@ PACKAGES=(
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
   python3-torch python3-torchvision          # golden tests and the PyTorch reference benchmarks
   slurm-wlm munge                            # the Slurm tests' private cluster (tools/slurm_local.sh)
-  iproute2 bc                                # hosts as network namespaces (tools/netns_cluster.sh; ip, tc), timings
+  iproute2 nftables bc                       # hosts as network namespaces (tools/netns_cluster.sh; ip, tc, nft), timings
 )
 
 command -v node >/dev/null || PACKAGES+=(nodejs npm)  # onnxruntime-node checks exports (any Node.js 18+ will do)

@@ -14,6 +14,9 @@
 #   tools/netns_cluster.sh HOST [CMD...]  the same (an ssh-like agent without a space, for Open MPI)
 #   tools/netns_cluster.sh hosts [--prefix P]  print the host names, one a line
 #   tools/netns_cluster.sh ip HOST       print the host's address
+#   tools/netns_cluster.sh loss HOST PCT  drop PCT% (0-100, e.g. 2 or 0.5) of the packets HOST's eth0 sends and of
+#                                        those it receives, at random (nftables' numgen, in HOST's namespace; the
+#                                        kernel here has no netem); 0 removes it. Needs nft (package nftables).
 #
 # Host PK has the namespace PK, the address <subnet>.K on its interface eth0 and sees /etc/netns/PK/hosts as
 # /etc/hosts (localhost and every host of the cluster). The subnet is 10.77.0.0/24 for prefix "node"; other prefixes
@@ -49,6 +52,7 @@ usage: $0 up N [--rate RATE] [--delay DELAY] [--prefix P] [--subnet A.B.C.0/24]
        $0 exec HOST [CMD...]
        $0 hosts [--prefix P]
        $0 ip HOST
+       $0 loss HOST PERCENT
 EOF
   exit 2
 }
@@ -322,12 +326,34 @@ cmd_ip() {
   awk -v h="$ns" '!/^#/ && $2 == h { print $1; exit }' "$ETC/$ns/hosts"
 }
 
+# Random loss on one host's link, both ways: an nftables table "netns_cluster" in the host's namespace (gone with it).
+cmd_loss() {
+  [ $# -eq 2 ] || usage
+  local ns pct per_mille
+  ns=$(resolve_host "$1") || die "unknown host '$1'"
+  pct=$2
+  [[ $pct =~ ^[0-9]+(\.[0-9])?$ ]] && awk -v p="$pct" 'BEGIN { exit !(p <= 100) }' ||
+    die "bad loss '$pct': a percentage from 0 to 100, at most one decimal (e.g. 2 or 0.5)"
+  command -v nft >/dev/null || unable "'nft' not found (apt-get install nftables)"
+  per_mille=$(awk -v p="$pct" 'BEGIN { printf "%d", p * 10 + 0.5 }')
+  ip netns exec "$ns" nft delete table inet netns_cluster 2>/dev/null || true
+  [ "$per_mille" -gt 0 ] || return 0
+  ip netns exec "$ns" nft -f - <<EOF || unable "nftables in $ns: the kernel needs nf_tables with numgen"
+table inet netns_cluster {
+  chain out { type filter hook output priority 0; oifname "$IFACE" numgen random mod 1000 < $per_mille drop; }
+  chain in { type filter hook input priority 0; iifname "$IFACE" numgen random mod 1000 < $per_mille drop; }
+}
+EOF
+  log "loss: $ns drops $pct% of what $IFACE sends and receives"
+}
+
 [ $# -ge 1 ] || usage
 cmd=$1
 shift
 case $cmd in
   exec) cmd_exec "$@" ;;
   ip) cmd_ip "$@" ;;
+  loss) cmd_loss "$@" ;;
   up | down | hosts)
     n="" rate="" delay="" prefix=node
     if [ "$cmd" = up ]; then

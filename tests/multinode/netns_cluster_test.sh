@@ -129,6 +129,32 @@ for h in "$H1" "$H2"; do
   echo "ok: $h eth0 during mpirun: rx +$((r - rx[$h])) bytes, tx +$((t - tx[$h])) bytes"
 done
 
+# loss: half of the datagrams sent to H2 are dropped at random; loss 0 lets them all through again.
+receive() {  # receive N: datagrams H2 got of N sent from H1 (UDP, port 9999)
+  "$NC" exec "$H2" "/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 9999)); s.settimeout(2); n = 0
+try:
+    while True: s.recv(64); n += 1
+except socket.timeout: print(n)'" >"$WORK/received" &
+  local listener=$! i
+  sleep 0.5
+  "$NC" exec "$H1" "/usr/bin/python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range($1): s.sendto(b\"x\", (\"$H2\", 9999)); time.sleep(0.0005)'"
+  wait "$listener"
+  cat "$WORK/received"
+}
+if command -v nft >/dev/null; then
+  "$NC" loss "$H2" 50 || fail "loss $H2 50 exited with $?"
+  got=$(receive 1000)
+  ((got >= 350 && got <= 650)) || fail "with 50% loss $H2 received $got of 1000 datagrams"
+  "$NC" loss "$H2" 0 || fail "loss $H2 0 exited with $?"
+  all=$(receive 1000)
+  ((all >= 990)) || fail "with the loss removed $H2 received $all of 1000 datagrams"
+  "$NC" loss "$H2" 101 2>/dev/null && fail "loss 101 was accepted"
+  echo "ok: loss 50% on $H2: $got of 1000 datagrams arrived; loss 0: $all"
+else
+  echo "note: nft (nftables) not installed: loss not checked"
+fi
+
 # down leaves nothing of this cluster.
 "$NC" down --prefix "$P" || fail "down --prefix $P exited with $?"
 left=$(ip netns list | awk '{print $1}' | grep -xE "${P}([0-9]+|-sw)" || true)
