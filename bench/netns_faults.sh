@@ -15,29 +15,11 @@ KILN=$(realpath "$1")
 OUT=$2
 RUNS=${3:-20}
 FAULTS=${4:-"kill stop link host"}
-NC=$SRC/tools/netns_cluster.sh
 SPEC=$SRC/specs/samples/classification_lenet5_fmnist.yaml
 P=kf$$-
-H1=${P}1 H2=${P}2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-
-cleanup() { "$NC" down --prefix "$P" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-mkdir -p "$OUT"
-rc=0
-"$NC" up 2 --prefix "$P" >"$OUT/netns_up.log" 2>&1 || rc=$?
-[ "$rc" -ne 3 ] || { tail -n1 "$OUT/netns_up.log" >&2; exit 77; }
-[ "$rc" -eq 0 ] || { cat "$OUT/netns_up.log" >&2; exit 1; }
-cat >"$OUT/cluster.yaml" <<YAML
-name: faults
-launcher: mpirun
-nodes:
-  - {host: $H1, slots: 1}
-  - {host: $H2, slots: 1}
-network: {interface: eth0}
-env: {OMP_NUM_THREADS: 1, OPENBLAS_NUM_THREADS: 1}
-mpirun_args: [--mca, plm_rsh_agent, $NC, --mca, oob_tcp_if_include, eth0]
-YAML
+source "$SRC/bench/netns_pair.sh"
+pair_up
+pair_yaml "$OUT/cluster.yaml" faults
 
 pids_on() { ip netns pids "$1" 2>/dev/null || true; }
 job_pids() { { pids_on "$H1"; pids_on "$H2"; } | sort -n; }

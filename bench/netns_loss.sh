@@ -13,28 +13,11 @@ OUT=$(realpath -m "$2")
 RUNS=${3:-20}
 LOSS=${4:-2}
 BACKEND=${5:-mpi}
-NC=$SRC/tools/netns_cluster.sh
 P=kn$$-
-H1=${P}1 H2=${P}2
 source "$SRC/tests/support/outer_job_env.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cleanup() { "$NC" down --prefix "$P" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-mkdir -p "$OUT"
-rc=0
-"$NC" up 2 --prefix "$P" >"$OUT/netns_up.log" 2>&1 || rc=$?
-[ "$rc" -ne 3 ] || { tail -n1 "$OUT/netns_up.log" >&2; exit 77; }
-[ "$rc" -eq 0 ] || { cat "$OUT/netns_up.log" >&2; exit 1; }
-cat >"$OUT/cluster.yaml" <<YAML
-name: loss
-launcher: mpirun
-nodes:
-  - {host: $H1, slots: 1}
-  - {host: $H2, slots: 1}
-network: {interface: eth0}
-env: {OMP_NUM_THREADS: 1, OPENBLAS_NUM_THREADS: 1, KILN_CPU_BACKEND: $BACKEND}
-mpirun_args: [--mca, plm_rsh_agent, $NC, --mca, oob_tcp_if_include, eth0, --bind-to, none]
-YAML
+source "$SRC/bench/netns_pair.sh"
+pair_up
+pair_yaml "$OUT/cluster.yaml" loss "KILN_CPU_BACKEND: $BACKEND" "--bind-to, none"
 JOB=(classification train -e "$SRC/specs/samples/classification_lenet5_fmnist.yaml" -c "$OUT/cluster.yaml"
   --num_threads 1 train_config.n_epochs=1 dataset_config.train.max_samples=12000 dataset_config.val.max_samples=1000)
 

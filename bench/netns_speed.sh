@@ -20,16 +20,12 @@ OUT=$(realpath -m "$2")
 ROUNDS=${3:-1}
 RATES=${4:-"none 10gbit 1gbit"}
 BUCKETS=${5:-"5 100"}
-NC=$SRC/tools/netns_cluster.sh
 REF=$SRC/bench/reference
 SPEC=$SRC/bench/specs/bench_classification.yaml
 P=ks$$-
-H1=${P}1 H2=${P}2
 source "$SRC/tests/support/outer_job_env.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-cleanup() { "$NC" down --prefix "$P" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-mkdir -p "$OUT"
+source "$SRC/bench/netns_pair.sh"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 # name | kiln overrides | reference args | training images
 MODELS=(
@@ -38,12 +34,7 @@ MODELS=(
 )
 
 hosts_up() {  # hosts_up RATE: a fresh pair of hosts, their links shaped to RATE unless "none"
-  local rate=() rc=0
-  [ "$1" = none ] || rate=(--rate "$1")
-  cleanup
-  "$NC" up 2 --prefix "$P" "${rate[@]}" >"$OUT/netns_up.log" 2>&1 || rc=$?
-  [ "$rc" -ne 3 ] || { tail -n1 "$OUT/netns_up.log" >&2; exit 77; }
-  [ "$rc" -eq 0 ] || { cat "$OUT/netns_up.log" >&2; exit 1; }
+  if [ "$1" = none ]; then pair_up; else pair_up --rate "$1"; fi
 }
 on() { local h=$1 w=() x; shift; for x in "$@"; do w+=("$(printf '%q' "$x")"); done; "$NC" exec "$h" "${w[*]}"; }
 json_ips() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["images_per_s"])'; }
@@ -53,18 +44,7 @@ run_id=0
 IPS=""
 next_dir() { run_id=$((run_id + 1)); DIR=$OUT/run$run_id; }
 
-cluster_yaml() {  # cluster_yaml FILE BACKEND
-  cat >"$1" <<YAML
-name: speed
-launcher: mpirun
-nodes:
-  - {host: $H1, slots: 1}
-  - {host: $H2, slots: 1}
-network: {interface: eth0}
-env: {OMP_NUM_THREADS: 1, OPENBLAS_NUM_THREADS: 1, KILN_CPU_BACKEND: $2}
-mpirun_args: [--mca, plm_rsh_agent, $NC, --mca, oob_tcp_if_include, eth0, --bind-to, none, --map-by, node]
-YAML
-}
+cluster_yaml() { pair_yaml "$1" speed "KILN_CPU_BACKEND: $2" "--bind-to, none, --map-by, node"; }
 
 kiln_two() {  # kiln_two BACKEND OVERRIDES LIMIT [MORE OVERRIDES…]: img/s of a 2-host kiln job
   local backend=$1 over=$2 limit=$3 dir
