@@ -38,7 +38,9 @@ TorchrunStore::TorchrunStore(const cluster::RankInfo& rank, std::chrono::millise
     : impl_(std::make_unique<Impl>()), rank_(rank) {
   impl_->where = rank.master_addr + ":" + std::to_string(rank.master_port);
   if (rank.master_addr.empty() || rank.master_port <= 0)
-    throw UsageError(log::cat(rank.str(), ": torchrun's MASTER_ADDR and MASTER_PORT are not both set"));
+    throw UsageError(log::cat(rank.str(), ": ranks without an MPI world find rank 0 through torchrun's MASTER_ADDR and "
+                              "MASTER_PORT, which are not both set (start them with torchrun or kiln's launcher, or "
+                              "use KILN_CPU_BACKEND=mpi)"));
   try {
     impl_->store = connect(rank, timeout);
   } catch (const std::exception& e) {
