@@ -108,15 +108,14 @@ class GlooCommunicator final : public Communicator {
     const int size = this->size();
     const Func fn = reduce_function(tensor.scalar_type(), op);
     return submit(d, [tensor, op, size, fn](const std::shared_ptr<gloo::Context>& ctx, uint32_t tag) mutable {
-      if (size > 1) {
-        gloo::AllreduceOptions o(ctx);
-        set_output(o, tensor);
-        o.setReduceFunction(fn);
-        o.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
-        o.setTag(tag);
-        gloo::allreduce(o);
-      }
-      if (op == ReduceOp::kAvg && size > 1) tensor.div_(size);
+      if (size == 1) return;  // every op is the identity on one rank
+      gloo::AllreduceOptions o(ctx);
+      set_output(o, tensor);
+      o.setReduceFunction(fn);
+      o.setAlgorithm(gloo::AllreduceOptions::Algorithm::RING);
+      o.setTag(tag);
+      gloo::allreduce(o);
+      if (op == ReduceOp::kAvg) tensor.div_(size);
     });
   }
 

@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -22,7 +20,6 @@
 #include "mpi_check.h"
 #include "mpi_half_ops.h"
 #include "mpi_runtime.h"
-#include "signalled_work.h"
 #include "task_queue.h"
 
 namespace kiln::collectives {
@@ -30,7 +27,6 @@ namespace {
 
 using detail::CollectiveDesc;
 using detail::HalfOps;
-using detail::SignalledWork;
 
 // After an abort the destructor gives an in-flight MPI call this long to return before abandoning the thread: a call
 // whose peers are all alive ends within milliseconds; one waiting on a dead or cut-off peer never does.
@@ -186,7 +182,8 @@ class MpiCommunicator final : public Communicator {
   // The sequence number advances only for calls that passed the argument checks, so ranks stay in step.
   WorkPtr submit(const CollectiveDesc& desc, MpiCall call) {
     ++seq_;
-    return state_->tasks.submit(desc, [state = state_.get(), call = std::move(call)] { call(state->comm, *state->half); });
+    return state_->tasks.submit(desc,
+                                [state = state_.get(), call = std::move(call)] { call(state->comm, *state->half); });
   }
 
   std::shared_ptr<MpiThreadState> state_;

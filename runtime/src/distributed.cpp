@@ -6,8 +6,8 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "cpu_backend.h"
 #include "kiln/cluster/prefix_store.h"
@@ -26,6 +26,17 @@ namespace {
 constexpr int64_t kAnnounceBytes = 512;
 // How long the ranks wait for torchrun's store and for rank 0's announcement in it.
 constexpr std::chrono::minutes kTorchrunStoreTimeout{5};
+// How long a rank whose collective failed waits for the control plane's ABORT that explains it. A dead peer's
+// connection to the control plane closes when its sockets to the other ranks do, so the ABORT follows within
+// milliseconds; a failure the control plane never hears of costs this much before the rank exits.
+constexpr std::chrono::seconds kAbortGrace{2};
+
+// A side connection to the control-plane store at `conn`: the rank's own control-plane client is the one watched
+// for liveness, so this one is not counted as a rank.
+cluster::StoreClientOptions side_connection(cluster::StoreClientOptions conn) {
+  conn.rank = -1;
+  return conn;
+}
 
 }  // namespace
 
@@ -42,8 +53,7 @@ std::string share_nccl_unique_id(cluster::Store& store, int rank, const std::fun
 
 std::string share_nccl_unique_id(cluster::StoreClientOptions conn, int rank,
                                  const std::function<std::string()>& make_id, std::chrono::milliseconds timeout) {
-  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
-  cluster::StoreClient store(conn);
+  cluster::StoreClient store(side_connection(conn));
   return share_nccl_unique_id(store, rank, make_id, timeout);
 }
 
@@ -82,9 +92,8 @@ std::string share_over_mpi(collectives::Communicator& comm, const std::string& m
 
 // The Gloo communicator of CPU ranks, rendezvousing through the control-plane store on a side connection.
 std::unique_ptr<collectives::Communicator> join_gloo_world(const cluster::RankInfo& rank,
-                                                           cluster::StoreClientOptions conn) {
-  conn.rank = -1;  // a side connection: the rank's own control-plane client is the one watched for liveness
-  cluster::StoreClient client(conn);
+                                                           const cluster::StoreClientOptions& conn) {
+  cluster::StoreClient client(side_connection(conn));
   cluster::PrefixStore store("kiln/gloo/cpu/", client);
   return collectives::make_gloo_communicator(store, rank.rank, rank.world_size, gloo_options(rank));
 }
@@ -175,18 +184,21 @@ void Distributed::set_step(int64_t step) {
   if (monitor_) monitor_->set_step(step);
 }
 
-void Distributed::check() {
-  if (monitor_ && monitor_->aborted())
-    throw Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
+std::optional<Error> Distributed::abort_error() const {
+  if (!monitor_ || !monitor_->aborted()) return std::nullopt;
+  return Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
 }
 
-std::optional<Error> Distributed::aborted_within(std::chrono::milliseconds grace) {
-  if (!monitor_) return std::nullopt;
-  const auto until = std::chrono::steady_clock::now() + grace;
+void Distributed::check() {
+  if (auto aborted = abort_error()) throw *aborted;
+}
+
+std::optional<Error> Distributed::explained_by_abort(const std::exception& failure) const {
+  if (!monitor_ || !dynamic_cast<const collectives::CollectiveError*>(&failure)) return std::nullopt;
+  const auto until = std::chrono::steady_clock::now() + kAbortGrace;
   while (!monitor_->aborted() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (!monitor_->aborted()) return std::nullopt;
-  return Error("job aborted: " + monitor_->abort_reason(), ExitCode::kRankFailed);
+  return abort_error();
 }
 
 void Distributed::abort_job(const std::string& reason, ExitCode cause) {

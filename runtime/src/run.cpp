@@ -35,11 +35,6 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 constexpr int64_t kStopFlag = 1, kTimedCheckpointFlag = 2;
 int signal_in(int64_t flags) { return static_cast<int>((flags >> 8) & 0xff); }
 
-// How long a rank whose collective failed waits for the control plane's ABORT that explains it. A dead peer's
-// connection to the control plane closes when its sockets to the other ranks do, so the ABORT follows within
-// milliseconds; a failure the control plane never hears of costs this much before the rank exits.
-constexpr std::chrono::seconds kAbortGrace{2};
-
 }  // namespace
 
 LrSchedule scaled_schedule(LrSchedule schedule, const DataParallelConfig& dp, int world_size) {
@@ -458,8 +453,7 @@ void run_training(const RunOptions& options, const std::function<LoadedTask()>& 
     throw;
   } catch (const std::exception& e) {
     // A collective that failed because a peer died is explained by the control plane's ABORT, which names it.
-    std::optional<Error> aborted;
-    if (dist && dynamic_cast<const collectives::CollectiveError*>(&e)) aborted = dist->aborted_within(kAbortGrace);
+    const std::optional<Error> aborted = dist ? dist->explained_by_abort(e) : std::nullopt;
     // Record why the run ended in status.json, as TAO does, then tell the other ranks (they stop within a heartbeat
     // instead of hanging in an all-reduce); the error itself still reaches main().
     const std::string why = aborted ? aborted->what() : e.what();

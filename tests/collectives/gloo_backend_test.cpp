@@ -29,9 +29,11 @@ kc::GlooOptions loopback(std::chrono::milliseconds timeout = 60s) {
   return o;
 }
 
-// One thread per rank, each with its own Gloo communicator over `store`; body runs once every rank has connected.
-void run_gloo_ranks(int n, const std::function<void(kc::Communicator&)>& body, const kc::GlooOptions& options = loopback(),
-                    const HashStore& store = HashStore()) {
+// One thread per rank, each with its own Gloo communicator over one in-memory store; body runs once every rank has
+// connected.
+void run_gloo_ranks(int n, const std::function<void(kc::Communicator&)>& body,
+                    const kc::GlooOptions& options = loopback()) {
+  const HashStore store;
   kiln_test::run_rank_threads(n, [&](int r) {
     HashStore mine = store.handle(r);
     auto comm = kc::make_gloo_communicator(mine, r, n, options);

@@ -59,10 +59,10 @@ class Distributed {
 
   void set_step(int64_t step);  // reported in heartbeats, so a failure names the step
   void check();                 // throws kiln::Error(kRankFailed) naming the culprit once the job was aborted
-  // The error check() would throw, once the job is aborted, waiting up to `grace` for the control plane's ABORT.
-  // A collective that failed because a peer died (Gloo hears its sockets close) fails a moment before the ABORT
-  // that names the peer, its host and step arrives: that is the better account of the failure.
-  std::optional<Error> aborted_within(std::chrono::milliseconds grace);
+  // A better account of `failure` when there is one: a collective that failed because a peer died (Gloo hears its
+  // sockets close) fails a moment before the control plane's ABORT that names the peer, its host and step. For a
+  // collectives::CollectiveError, waits up to 2 s for that ABORT and returns the error check() would throw.
+  std::optional<Error> explained_by_abort(const std::exception& failure) const;
   // This rank failed (an exception on its way to main): tell every other rank, so they stop now. `cause` is the
   // error's exit code: a data (3) or spec (2) error reaches the launcher, which exits with it rather than 4.
   void abort_job(const std::string& reason, ExitCode cause = ExitCode::kRankFailed);
@@ -93,6 +93,7 @@ class Distributed {
   std::unique_ptr<cluster::ControlPlaneServer> server_;  // rank 0 with no kiln launcher (bare mpirun, torchrun)
   std::unique_ptr<cluster::RankMonitor> monitor_;  // ControlPlaneClient in a real job
 
+  std::optional<Error> abort_error() const;  // "job aborted: <reason>" (kRankFailed) once the job was aborted
   // An ABORT aborts the communicators, so no rank waits in a collective for a rank that will never come.
   void abort_collectives_on_abort();
 };
