@@ -47,22 +47,8 @@ expect_pass() {
   echo "ok: the job passed ($file)"
 }
 
-# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ...); empty once Slurm forgot the job.
-job_field() {
-  scontrol -o show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -n1 | cut -d= -f2 || true
-}
-
-# wait_for_job JOB SECONDS: until the job has left squeue.
-wait_for_job() {
-  local job=$1 deadline=$((SECONDS + $2))
-  while squeue -h -j "$job" 2>/dev/null | grep -q .; do
-    if ((SECONDS > deadline)); then
-      scancel "$job" || true
-      fail "job $job still in squeue after $2 s"
-    fi
-    sleep 1
-  done
-}
+slurm_cmd() { "$@"; }
+source "$SRC/tests/support/slurm_jobs.sh"
 
 # this_host_cluster FILE NAME [SLURM_EXTRA]: a cluster YAML for this host (2 slots, launcher slurm, the cluster's
 # partition, a 10 minute limit), SLURM_EXTRA added to its slurm: map (e.g. "grace_seconds: 60").

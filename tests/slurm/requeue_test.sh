@@ -26,37 +26,8 @@ job=$(cd "$WORK" && sbatch --parsable "$script") || fail "sbatch $script failed"
 job=${job%%;*}
 echo "submitted job $job"
 log=$out/logs/slurm-$job.out
-deadline=$((SECONDS + 300))
-until grep -qs 'First training step done' "$log"; do
-  ((SECONDS < deadline)) || { scancel "$job"; fail "job $job did not start training in 300 s"; }
-  [ -n "$(job_field "$job" JobState)" ] || fail "job $job vanished before it trained"
-  sleep 0.1
-done
-
-echo "+ scancel --signal=USR1 --batch $job   (what Slurm sends grace_seconds before the time limit)"
-scancel --signal=USR1 --batch "$job" || fail "scancel --signal=USR1 --batch $job failed"
-
-# The requeued job waits out Slurm's requeue delay (cred_expire, 120 s by default) before it may start again;
-# once it is back in the queue, let it start now.
-deadline=$((SECONDS + 120))
-until [ "$(job_field "$job" Restarts)" = 1 ] && [ "$(job_field "$job" JobState)" = PENDING ]; do
-  ((SECONDS < deadline)) || { scancel "$job"; fail "job $job was not requeued (state $(job_field "$job" JobState))"; }
-  sleep 0.2
-done
-echo "job $job requeued (Restarts=1, PENDING)"
-scontrol update JobId="$job" StartTime=now || fail "scontrol update JobId=$job StartTime=now failed"
-wait_for_job "$job" 300
-state=$(job_field "$job" JobState)
-[ -f "$log" ] || fail "job $job ($state) wrote no $log"
-echo "----- $log (the lines that tell the story)"
-grep -E 'interrupted by signal|requeueing|Resuming from|Execution status' "$log" || true
-grep -q 'interrupted by signal 10 (SIGUSR1) after step' "$log" || fail "$log: the ranks did not stop on USR1"
-grep -q "kiln: job $job stopped at a checkpoint before its time limit; requeueing it" "$log" ||
-  fail "$log: the script did not requeue the job"
-grep -q 'Resuming from' "$log" || fail "$log: the requeued job did not resume from the checkpoint"
-last=$(grep -o 'Execution status: [A-Z]*' "$log" | tail -n1)
-[ "$last" = "Execution status: PASS" ] || fail "$log: the requeued job ended with '$last'"
-[ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
+warn_and_requeue "$job" "$log"
+expect_requeued_and_resumed "$job" "$log"
 want=$(weights_digest "$WORK/straight/model.kiln") || fail "cannot read $WORK/straight/model.kiln"
 got=$(weights_digest "$out/model.kiln") || fail "cannot read $out/model.kiln"
 [ "$got" = "$want" ] || fail "the requeued job's weights differ from the uninterrupted run's ($got vs $want)"

@@ -1,0 +1,59 @@
+# Slurm job helpers shared by the Slurm tests (tests/slurm, on this host) and the multi-host ones (tests/multinode,
+# from a login node in a namespace). Sourced after the suite's common.sh, which defines fail. Each suite says how a
+# Slurm client command reaches its cluster by defining slurm_cmd, e.g. `slurm_cmd() { "$@"; }` on this host.
+
+# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ...); empty once Slurm forgot the job.
+job_field() {
+  slurm_cmd scontrol -o show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -n1 | cut -d= -f2 || true
+}
+
+# wait_for_job JOB SECONDS: until the job has left squeue (cancelled and failed after SECONDS).
+wait_for_job() {
+  local job=$1 deadline=$((SECONDS + $2))
+  while slurm_cmd squeue -h -j "$job" 2>/dev/null | grep -q .; do
+    if ((SECONDS > deadline)); then
+      slurm_cmd scancel "$job" || true
+      fail "job $job still in squeue after $2 s"
+    fi
+    sleep 1
+  done
+}
+
+# warn_and_requeue JOB LOG: once the job's LOG says it trains, sends it what `--signal=B:USR1@N` sends before a time
+# limit (scancel --signal=USR1 --batch); waits until the job is back in the queue (Restarts=1, PENDING), lets it
+# start now rather than after Slurm's requeue delay (cred_expire, 120 s by default), and waits for it to end.
+warn_and_requeue() {
+  local job=$1 log=$2 deadline=$((SECONDS + 300))
+  until grep -qs 'First training step done' "$log"; do
+    ((SECONDS < deadline)) || { slurm_cmd scancel "$job"; fail "job $job did not start training in 300 s"; }
+    [ -n "$(job_field "$job" JobState)" ] || fail "job $job vanished before it trained"
+    sleep 0.1
+  done
+  echo "+ scancel --signal=USR1 --batch $job   (what Slurm sends grace_seconds before the time limit)"
+  slurm_cmd scancel --signal=USR1 --batch "$job" || fail "scancel --signal=USR1 --batch $job failed"
+  deadline=$((SECONDS + 120))
+  until [ "$(job_field "$job" Restarts)" = 1 ] && [ "$(job_field "$job" JobState)" = PENDING ]; do
+    ((SECONDS < deadline)) || { slurm_cmd scancel "$job"; fail "job $job was not requeued ($(job_field "$job" JobState))"; }
+    sleep 0.2
+  done
+  echo "job $job requeued (Restarts=1, PENDING)"
+  slurm_cmd scontrol update JobId="$job" StartTime=now || fail "scontrol update JobId=$job StartTime=now failed"
+  wait_for_job "$job" 300
+}
+
+# expect_requeued_and_resumed JOB LOG: the job's LOG tells the whole story (the ranks stopped on USR1 with a
+# checkpoint, the script requeued the job, the requeued job resumed from it and passed) and it ended COMPLETED.
+expect_requeued_and_resumed() {
+  local job=$1 log=$2 state last
+  state=$(job_field "$job" JobState)
+  [ -f "$log" ] || fail "job $job ($state) wrote no $log"
+  echo "----- $log (the lines that tell the story)"
+  grep -E 'interrupted by signal|requeueing|Resuming from|Execution status' "$log" || true
+  grep -q 'interrupted by signal 10 (SIGUSR1) after step' "$log" || fail "$log: the ranks did not stop on USR1"
+  grep -q "kiln: job $job stopped at a checkpoint before its time limit; requeueing it" "$log" ||
+    fail "$log: the script did not requeue the job"
+  grep -q 'Resuming from' "$log" || fail "$log: the requeued job did not resume from the checkpoint"
+  last=$(grep -o 'Execution status: [A-Z]*' "$log" | tail -n1)
+  [ "$last" = "Execution status: PASS" ] || { tail -n 40 "$log" >&2; fail "$log: the requeued job ended with '$last'"; }
+  [ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
+}
