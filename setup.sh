@@ -13,6 +13,7 @@ PACKAGES=(
   libgloo-dev                                # Gloo backend: CPU ranks without MPI (torchrun)
   libyaml-cpp-dev libboost-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   libonnx-dev zlib1g-dev libstb-dev libplplot-dev plplot-driver-cairo
+  protobuf-compiler                          # kiln spec import: TAO's spec messages (migrate/proto)
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
   python3-torch python3-torchvision          # golden tests and the PyTorch reference benchmarks
   slurm-wlm munge                            # the Slurm tests' private cluster (tools/slurm_local.sh)

@@ -9,6 +9,7 @@ CommandTable kiln_commands() {
   add_detectnet_v2_commands(table);
   add_cluster_commands(table);
   add_dataset_commands(table);
+  add_spec_commands(table);
   return table;
 }
 

@@ -13,6 +13,7 @@ void add_classification_commands(CommandTable& table);  // classification train|
 void add_detectnet_v2_commands(CommandTable& table);    // detectnet_v2 train|evaluate|inference|dataset_convert|…
 void add_cluster_commands(CommandTable& table);         // cluster check
 void add_dataset_commands(CommandTable& table);         // dataset synth_kitti
+void add_spec_commands(CommandTable& table);            // spec import
 
 // `<network> export` and `<network> prune`, which both networks have (cli_model_tools.cpp).
 void add_export_command(CommandTable& table, const std::string& network);
