@@ -98,6 +98,16 @@ Profile detectnet_v2_convert_profile() {
       {
           changed("image_directory_path", "", "kiln reads the images under kitti_config.root_directory_path",
                   keep_rule),
+          Rule{"kitti_config.partition_mode", {Outcome::kMapped, "kitti_config.partition_mode", ""},
+               [](const TaoEntry& e, const Verdict& rule, Context& c) {
+                 if (scalar_text(e.values.front()) != "random") {
+                   return Verdict{Outcome::kUnsupported, "",
+                                  "kiln partitions at random; TAO's sequence mode (whole sequences per fold) is not "
+                                  "supported"};
+                 }
+                 write_entry(e, rule.kiln, c.out);
+                 return rule;
+               }},
           unsupported("kitti_config.point_clouds_dir", "kiln converts 2D images and labels only"),
           unsupported("kitti_config.calibrations_dir", "kiln converts 2D images and labels only"),
           unsupported("kitti_config.kitti_sequence_to_frames_file", "kiln partitions at random (partition_mode: random)"),

@@ -72,11 +72,28 @@ Verdict apply(const Profile& profile, const TaoEntry& e, Context& context) {
   if (rule && rule->write) return rule->write(e, rule->verdict, context);
   Verdict v = classify(profile, e.pattern, e.block);
   if (is_string_map(profile, v.kiln)) {
-    context.out.set(v.kiln.substr(0, v.kiln.size() - 2) + "." + e.subs.back(), {}, e.values, e.where.line);
+    v.kiln = v.kiln.substr(0, v.kiln.size() - 2) + "." + e.subs.back();
+    context.out.set(v.kiln, {}, e.values, e.where.line);
   } else if (v.outcome != Outcome::kUnsupported && !v.kiln.empty()) {
     write_at(e, v.kiln, context.out);
   }
   return v;
+}
+
+// A kiln key pattern with the entry's indices and map keys put in: "a[].b" → "a[0].b", "a{}.c" → "a[car].c".
+std::string concrete(const std::string& pattern, const std::vector<std::string>& subs) {
+  std::string out;
+  size_t sub = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const bool marker = i + 1 < pattern.size() && (pattern.compare(i, 2, "[]") == 0 || pattern.compare(i, 2, "{}") == 0);
+    if (!marker || sub >= subs.size()) {
+      out += pattern[i];
+      continue;
+    }
+    out += "[" + subs[sub++] + "]";
+    ++i;
+  }
+  return out;
 }
 
 std::vector<Profile> all_profiles() {
@@ -231,7 +248,10 @@ Imported import_tao_spec(const std::string& file, Network network, Kind kind, co
   Context context{out, entries, result.defaults};
   for (const auto& e : entries) {
     const Verdict v = apply(profile, e, context);
-    result.keys.push_back({e.path, e.where, v.outcome, v.outcome == Outcome::kUnsupported ? "" : v.kiln, v.note});
+    const Rule* rule = find_rule(profile, e.pattern);
+    result.keys.push_back({e.path, e.where, v.outcome, v.outcome == Outcome::kUnsupported ? "" : concrete(v.kiln, e.subs),
+                           v.note,
+                           rule ? rule->tao : ""});
   }
   if (profile.finish) profile.finish(context);
   for (const auto& d : profile.defaults) {
@@ -274,6 +294,16 @@ std::string key_table(const Imported& imported) {
   if (!imported.defaults.empty()) out << "; " << imported.defaults.size() << " kiln key(s) set to TAO's defaults";
   out << "\n";
   return out.str();
+}
+
+std::vector<RuleRow> mapping_rules() {
+  std::vector<RuleRow> rows;
+  for (const auto& p : detail::all_profiles()) {
+    for (const auto& r : p.rules) {
+      rows.push_back({p.network, p.kind, r.tao, r.verdict.outcome, r.verdict.kiln, r.verdict.note});
+    }
+  }
+  return rows;
 }
 
 std::string mapping_reference() {

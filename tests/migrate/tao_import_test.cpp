@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "kiln/migrate/tao_import.h"
@@ -113,6 +114,22 @@ TEST(TaoImport, ConvertAndInferenceSpecs) {
 
 // TAO's grammar as TAO reads it: comments, `key { }` blocks, `True`, scientific floats, commas, repeated keys,
 // enums, map entries.
+// A value kiln cannot take is reported where it stands, and kiln's validation of the result says what remains to fix.
+TEST(TaoImport, ValuesKilnCannotTakeAreReported) {
+  const Imported im = import_tao_spec(data("detectnet_v2_convert_more.txt"), Network::kAuto, Kind::kAuto, "/");
+  const KeyReport* mode = key(im, "kitti_config.partition_mode");
+  ASSERT_NE(mode, nullptr);
+  EXPECT_EQ(mode->outcome, Outcome::kUnsupported);
+  EXPECT_NE(mode->note.find("sequence"), std::string::npos);
+  bool partitions = false;
+  for (const auto& issue : im.validation) partitions |= issue.key_path == "kitti_config.num_partitions";
+  EXPECT_TRUE(partitions) << "kiln's random partition has at most 2 folds; the TAO spec asks for 4";
+  const Imported rms = import_tao_spec(data("classification_rmsprop.txt"), Network::kAuto, Kind::kAuto, "/");
+  EXPECT_NE(rms.yaml.find("image_mean: [0.485, 0.456, 0.406]"), std::string::npos) << "torch mode: ImageNet's mean";
+  EXPECT_NE(rms.yaml.find("image_std: [0.229, 0.224, 0.225]"), std::string::npos);
+  EXPECT_EQ(key(rms, "train_config.optimizer.rmsprop.lr")->outcome, Outcome::kUnsupported);
+}
+
 TEST(TaoImport, TaoGrammar) {
   const std::string file = spec_file("grammar.txt", R"(# a comment
 model_config { arch: "resnet", n_layers: 10  # trailing comment
@@ -167,6 +184,27 @@ TEST(TaoImport, BadInputIsOneErrorPerProblemWithFileLineColumn) {
   EXPECT_NE(error_of<specs::SpecError>([&] { import_tao_spec(empty, Network::kAuto, Kind::kAuto, "/"); })
                 .find("no keys: not a TAO spec"),
             std::string::npos);
+}
+
+// Every rule of the mapping decides at least one key of the test fixtures, so each row of the guide's tables is
+// exercised by an import.
+TEST(TaoImport, EveryRuleIsExercisedByAFixture) {
+  std::set<std::string> hit;
+  for (const char* name : {"classification_train.txt", "classification_retrain.txt", "classification_eval.txt",
+                           "classification_more.txt", "classification_rmsprop.txt", "detectnet_v2_train_resnet18_kitti.txt",
+                           "detectnet_v2_retrain_resnet18_kitti.txt", "detectnet_v2_inference_kitti_tlt.txt",
+                           "detectnet_v2_tfrecords_kitti_trainval.txt", "detectnet_v2_more.txt",
+                           "detectnet_v2_inference_more.txt", "detectnet_v2_convert_more.txt",
+                           "detectnet_v2_coco_convert.txt"}) {
+    const Imported im = import_tao_spec(data(name), Network::kAuto, Kind::kAuto, "/");
+    for (const auto& k : im.keys) {
+      if (!k.rule.empty()) hit.insert(std::string(name_of(im.network)) + " " + name_of(im.kind) + " " + k.rule);
+    }
+  }
+  for (const auto& r : mapping_rules()) {
+    const std::string id = std::string(name_of(r.network)) + " " + name_of(r.kind) + " " + r.tao;
+    EXPECT_EQ(hit.count(id), 1u) << "no fixture key is decided by the rule " << id;
+  }
 }
 
 TEST(TaoImport, MigrationGuideTablesAreCurrent) {

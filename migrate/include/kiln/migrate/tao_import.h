@@ -27,6 +27,7 @@ struct KeyReport {
   Outcome outcome = Outcome::kMapped;
   std::string kiln_key;    // the kiln key written ("" when none is)
   std::string note;        // what changed, or why it is not supported
+  std::string rule;        // the TAO key pattern of the rule that decided it; "" for the same-name mapping
 };
 
 struct Imported {
@@ -50,6 +51,19 @@ Imported import_tao_spec(const std::string& file, Network network, Kind kind, co
 
 // The table printed for the user: one row per input key (where, outcome, kiln key, note), then the totals.
 std::string key_table(const Imported& imported);
+
+// One rule of the mapping: for a kind of TAO spec, a TAO key pattern ("dataset_config.data_sources[].tfrecords_path",
+// "x{}" for map entries, "x.*" for everything under x) and what it becomes. Keys without a rule map to the kiln key of
+// the same name when kiln's schema has one, and are unsupported otherwise.
+struct RuleRow {
+  Network network;
+  Kind kind;
+  std::string tao;
+  Outcome outcome;
+  std::string kiln;
+  std::string note;
+};
+std::vector<RuleRow> mapping_rules();
 
 // The Markdown tables of docs/migrating_from_tao.md: every rule for every kind of TAO spec kiln imports, and the
 // kiln keys set to TAO's defaults (generated, so the doc cannot drift from the code).
