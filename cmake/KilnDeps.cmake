@@ -7,6 +7,9 @@ find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
+# protobuf (Debian's shared libprotobuf, the one LibTorch and libonnx link) and protoc: ONNX export, TensorBoard event
+# files (runtime/proto) and TAO's spec messages (migrate/proto).
+find_package(Protobuf REQUIRED)
 # PLplot (training-curve plots). Debian's plplot CMake package is incomplete; pkg-config is reliable.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)

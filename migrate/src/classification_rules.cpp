@@ -155,9 +155,10 @@ Profile classification_profile() {
                 unsupported("train_config.mixup_alpha", "kiln has no mixup"),
                 unsupported("train_config.model_parallelism", "kiln trains data-parallel only"),
                 renamed("train_config.disable_horizontal_flip", "dataset_config.augmentation.disable_horizontal_flip"),
-                unsupported("train_config.visualizer.*",
-                            "kiln does not write TensorBoard, Weights & Biases or ClearML logs yet (it writes "
-                            "status.json, training.csv and training_curves.png)"),
+                unsupported("train_config.visualizer.weight_histograms",
+                            "kiln's TensorBoard logs hold scalars and sample images, no weight histograms"),
+                unsupported("train_config.visualizer.wandb_config.*", "kiln does not log to Weights & Biases"),
+                unsupported("train_config.visualizer.clearml_config.*", "kiln does not log to ClearML"),
                 changed("eval_config.eval_dataset_path", "dataset_config.val.root",
                         "kiln evaluates dataset_config.val, which val_dataset_path already sets: evaluate this folder "
                         "with `dataset_config.val.root=PATH` on the command line",

@@ -59,9 +59,10 @@ std::vector<Rule> experiment_rules() {
       unsupported("model_config.use_pooling", "kiln's ResNet downsamples with strided convolutions"),
       unsupported("model_config.all_projections", "kiln's ResNet projects only where shapes change"),
       unsupported("model_config.activation.*", "kiln's networks use ReLU"),
-      unsupported("training_config.visualizer.*",
-                  "kiln does not write TensorBoard, Weights & Biases or ClearML logs yet (it writes status.json, "
-                  "training.csv and training_curves.png)"),
+      unsupported("training_config.visualizer.target_class_config{}.*",
+                  "kiln's sample images draw boxes with bbox_handler_config's thresholds, as inference does"),
+      unsupported("training_config.visualizer.wandb_config.*", "kiln does not log to Weights & Biases"),
+      unsupported("training_config.visualizer.clearml_config.*", "kiln does not log to ClearML"),
       unsupported("training_config.enable_qat", "quantisation-aware training: kiln calibrates INT8 after training"),
       unsupported("dataset_export_config[].*", "kiln converts datasets with a spec of its own: import the "
                                                "dataset_convert spec file (kitti_config) instead"),

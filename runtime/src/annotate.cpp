@@ -43,6 +43,17 @@ Rgb text_colour_on(Rgb background) {
 
 }  // namespace
 
+RgbImage rgb_from_chw(const uint8_t* chw, int channels, int height, int width) {
+  RgbImage img;
+  img.height = height, img.width = width;
+  const size_t plane = static_cast<size_t>(height) * static_cast<size_t>(width);
+  img.pixels.resize(plane * 3);
+  for (size_t p = 0; p < plane; ++p) {
+    for (size_t c = 0; c < 3; ++c) img.pixels[3 * p + c] = chw[(channels == 1 ? 0 : c) * plane + p];
+  }
+  return img;
+}
+
 RgbImage upscale_nearest(const RgbImage& image, int factor) {
   if (factor <= 1) return image;
   RgbImage out;

@@ -2,7 +2,10 @@
 // cross-entropy step, top-1/top-k validation, and its report columns.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <iomanip>
+
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include "kiln/common/log.h"
 #include "kiln/data/loader.h"
@@ -81,6 +84,42 @@ class ClassificationTask final : public TrainingTask {
   std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) override {
     return std::make_unique<ClassificationSteps>(*train_, indices, epoch_loader_options(cfg_, epoch), *step_,
                                                  run_->device);
+  }
+
+  // The first `count` validation images (training images without validation), named by their label, with the top
+  // class and its probability drawn on them.
+  std::vector<SampleImage> sample_images(int64_t count) override {
+    const data::Dataset& ds = val_ ? *val_ : *train_;
+    const size_t n = std::min(ds.size(), static_cast<size_t>(count));
+    if (n == 0) return {};
+    std::vector<size_t> indices(n);
+    for (size_t i = 0; i < n; ++i) indices[i] = i;
+    data::LoaderOptions lo;
+    lo.batch_size = n;
+    lo.num_workers = 0;
+    lo.augment = cfg_.eval_transform();
+    data::Loader loader(ds, indices, lo);
+    const data::Batch batch = *loader.next();
+    at::Tensor probs;
+    {
+      torch::NoGradGuard no_grad;
+      run_->net.eval();
+      probs = at::softmax(run_->net.forward(batch.images.to(run_->device)), 1).cpu();
+      run_->net.train();
+    }
+    const auto& names = ds.class_names();
+    std::vector<SampleImage> out;
+    const data::ImageShape shape = ds.shape();
+    std::vector<uint8_t> chw(shape.bytes());
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t label = ds.get(i, chw.data());
+      const int64_t top = probs[static_cast<int64_t>(i)].argmax().item<int64_t>();
+      const double p = probs[static_cast<int64_t>(i)][top].item<double>();
+      out.push_back({names[static_cast<size_t>(label)],
+                     log::cat(names[static_cast<size_t>(top)], " ", std::fixed, std::setprecision(2), p),
+                     rgb_from_chw(chw.data(), shape.channels, shape.height, shape.width)});
+    }
+    return out;
   }
 
   void validate(EpochRecord& rec) override {

@@ -10,6 +10,7 @@
 #include "kiln/networks/detectnet_v2.h"
 #include "kiln/runtime/detectnet.h"
 #include "kiln/runtime/detection_loss.h"
+#include "kiln/runtime/detection_overlay.h"
 #include "kiln/runtime/run.h"
 #include "kiln/runtime/status_schema.h"
 #include "kiln/runtime/train_step.h"
@@ -53,9 +54,17 @@ class DetectnetSteps final : public EpochSteps {
   std::optional<DetectionBatch> batch_;
 };
 
+// A network input ([C, H, W] floats in [0, 1]) as an RGB picture.
+RgbImage input_rgb(const at::Tensor& chw) {
+  const at::Tensor bytes = (chw * 255.0).round().clamp(0, 255).to(at::kByte).contiguous();
+  return rgb_from_chw(bytes.data_ptr<uint8_t>(), static_cast<int>(bytes.size(0)), static_cast<int>(bytes.size(1)),
+                      static_cast<int>(bytes.size(2)));
+}
+
 class DetectnetTask final : public TrainingTask {
  public:
-  explicit DetectnetTask(DetectnetConfig cfg) : cfg_(std::move(cfg)), weights_(cfg_.cost) {}
+  DetectnetTask(DetectnetConfig cfg, DetectionOutputs drawing)
+      : cfg_(std::move(cfg)), weights_(cfg_.cost), drawing_(std::move(drawing)) {}
 
   // Every target class needs objects to learn from.
   void open_data(networks::Architecture&) override {
@@ -124,6 +133,44 @@ class DetectnetTask final : public TrainingTask {
     return detection_final_kpi(history);
   }
 
+  // The first `count` validation scenes (training scenes without validation) with the boxes the model finds, drawn
+  // as inference draws them (bbox_handler_config's thresholds and colours).
+  std::vector<SampleImage> sample_images(int64_t count) override {
+    const DetectionData& data = val_ ? *val_ : *train_;
+    std::vector<size_t> indices(std::min(data.size(), static_cast<size_t>(count)));
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    if (indices.empty()) return {};
+    DetectionLoader loader(data, indices, detection_loader_options(cfg_, /*train=*/false, 0));
+    networks::Network& net = run_->net;
+    const bool was_training = net.is_training();
+    net.eval();
+    at::NoGradGuard no_grad;
+    std::vector<SampleImage> out;
+    while (auto batch = loader.next()) {
+      const at::Tensor raw = net.forward(batch->images.to(run_->device)).to(at::kCPU).contiguous();
+      const auto heads = networks::split_detectnet_heads(raw, static_cast<int64_t>(cfg_.classes.size()));
+      const at::Tensor cov = heads.cov.contiguous(), bbox = heads.bbox.contiguous();
+      for (size_t r = 0; r < batch->indices.size(); ++r) {
+        const auto row = static_cast<int64_t>(r);
+        std::vector<detection::KittiObject> objects;
+        std::vector<int> class_ids;
+        for (const detection::Detection& d : detection::detections_from_grids(
+                 cfg_.grid, cov[row].data_ptr<float>(), bbox[row].data_ptr<float>(), cfg_.clustering)) {
+          detection::KittiObject o;
+          o.type = cfg_.classes[static_cast<size_t>(d.class_id)];
+          o.box = d.box;
+          o.score = d.confidence;
+          objects.push_back(o);
+          class_ids.push_back(d.class_id);
+        }
+        out.push_back({log::cat(batch->boxes[r].size(), " objects"), log::cat(objects.size(), " detections"),
+                       draw_detections(input_rgb(batch->images[row]), objects, class_ids, drawing_)});
+      }
+    }
+    if (was_training) net.train();
+    return out;
+  }
+
  private:
   DetectnetConfig cfg_;
   ObjectiveWeights weights_;
@@ -131,6 +178,7 @@ class DetectnetTask final : public TrainingTask {
   std::optional<RunContext> run_;
   std::optional<TrainStep> step_;
   std::optional<DetectionMetrics> metrics_;
+  DetectionOutputs drawing_;
 };
 
 }  // namespace
@@ -142,7 +190,8 @@ void run_detectnet_train(const RunOptions& opts) {
     settings.first_validation_epoch = ex.cfg.first_validation_epoch;
     settings.n_epochs_key = "training_config.num_epochs";
     settings.first_validation_epoch_key = "evaluation_config.first_validation_epoch";
-    return LoadedTask{std::move(settings), std::make_unique<DetectnetTask>(std::move(ex.cfg))};
+    DetectionOutputs drawing = DetectionOutputs::from_spec(ex.spec, ex.cfg.classes);
+    return LoadedTask{std::move(settings), std::make_unique<DetectnetTask>(std::move(ex.cfg), std::move(drawing))};
   });
 }
 

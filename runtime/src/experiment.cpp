@@ -30,6 +30,12 @@ CheckpointPolicy read_checkpoint_policy(const specs::Spec& spec, const std::stri
   return p;
 }
 
+VisualizerConfig read_visualizer(const specs::Spec& spec, const std::string& group) {
+  const std::string g = group + ".visualizer.";
+  return {spec.get_bool(g + "enabled"), spec.get_int(g + "num_images"), spec.get_int(g + "scalar_logging_frequency"),
+          spec.get_int(g + "infrequent_logging_frequency")};
+}
+
 data::ImageShape parse_image_size(const std::string& chw) {
   data::ImageShape s;
   char c1 = 0, c2 = 0;
@@ -80,6 +86,7 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
   c.n_workers = spec.get_int("train_config.n_workers");
   c.random_seed = spec.get_int("train_config.random_seed");
   c.checkpoints = read_checkpoint_policy(spec, "train_config");
+  c.visualizer = read_visualizer(spec, "train_config");
   c.pretrained_model_path = spec.get_string("train_config.pretrained_model_path");
   c.label_smoothing = spec.get_float("train_config.label_smoothing");
 

@@ -232,15 +232,8 @@ int64_t InferenceDataset::get(size_t i, uint8_t* pixels) const {
 
 RgbImage InferenceDataset::rgb(size_t i) const {
   const InferenceItem& it = items_.at(i);
+  if (idx_) return rgb_from_chw(idx_->record(static_cast<size_t>(it.idx_index)), 1, idx_->height, idx_->width);
   RgbImage img;
-  if (idx_) {
-    img.height = idx_->height, img.width = idx_->width;
-    const size_t plane = static_cast<size_t>(img.height) * img.width;
-    img.pixels.resize(plane * 3);
-    const uint8_t* src = idx_->record(static_cast<size_t>(it.idx_index));
-    for (size_t p = 0; p < plane; ++p) img.pixels[3 * p] = img.pixels[3 * p + 1] = img.pixels[3 * p + 2] = src[p];
-    return img;
-  }
   const Decoded d = decode_image(it.source, 3);
   check_size(it.source, d.height, d.width);
   img.height = d.height, img.width = d.width;

@@ -20,6 +20,7 @@
 #include "kiln/runtime/run_start.h"
 #include "kiln/runtime/status_schema.h"
 #include "epoch_state.h"
+#include "training_board.h"
 
 namespace kiln::runtime {
 namespace {
@@ -83,6 +84,7 @@ struct Run::Loop {
   std::unique_ptr<collectives::GradientReducer> reducer;
   std::optional<CheckpointContent> content;
   std::optional<CheckpointWriter> writer;  // rank 0
+  std::optional<TrainingBoard> board;      // TensorBoard event files (rank 0, when the visualizer is on)
   Clock::time_point last_checkpoint = Clock::now();
   EpochTally resumed;                // a mid-epoch resume: this rank's tally when the checkpoint was taken
   int stop_signal = 0;               // the ranks agreed to stop (on this signal)
@@ -109,6 +111,7 @@ struct Run::Loop {
     status.emplace(run.results_.status());
     remove_stale_temp_files(run.results_);  // before this run writes any
     writer.emplace(run.results_, s.checkpoints.keep);
+    board.emplace(s.visualizer, run.results_.dir());
   }
 
   // The data: this rank's share of every epoch comes from the distributed sampler.
@@ -307,6 +310,7 @@ struct Run::Loop {
       tally.seen += r.images;
       if (progress)
         progress->update(step_in_epoch, log::cat("loss ", std::setprecision(4), tally.loss_sum / tally.seen, " lr ", lr));
+      if (board) board->after_step(state.global_step, tally.loss_sum / static_cast<double>(tally.seen), lr);
       after_step(agreed, epoch, step_in_epoch == epoch_steps, step_in_epoch, consumed, tally);
     }
     const double seconds = seconds_since(t0);
@@ -378,6 +382,7 @@ struct Run::Loop {
                           training_csv(state.history, format.training_csv, task.has_validation()));
     plot_training_curves(state.history, run.results_.curves(), "kiln " + start.net->architecture().summary(),
                          format.metric);
+    board->after_epoch(rec, format, task);
     if (validated) task.write_validation(run.results_);
     const bool due = cadence.due(state.epoch, s.n_epochs);
     if (due || checkpoint_at_epoch_end) save(due ? "checkpoint_interval" : stop_signal ? "stop requested" : "cadence");

@@ -17,6 +17,20 @@ Field data_parallel_group(std::string lr_scaling_doc, std::string doc) {
                std::move(doc));
 }
 
+Field visualizer_group() {
+  return group("visualizer",
+               {boolean("enabled", false,
+                        "Write TensorBoard event files (events.out.tfevents.*) in the results folder: "
+                        "`tensorboard --logdir RESULTS` shows the run live."),
+                integer("num_images", 3, "Sample validation images with their predictions, every "
+                                         "infrequent_logging_frequency epochs (0 = none).",
+                        0, 64),
+                integer("scalar_logging_frequency", 10, "Log the running loss and learning rate every N steps.", 1,
+                        1e9),
+                integer("infrequent_logging_frequency", 5, "Log the sample images every N epochs.", 1, 1e6)},
+               "TensorBoard logs, as TAO's visualizer (docs/formats.md, 'TensorBoard event files').");
+}
+
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields) {
   auto at = std::find_if(fields.begin(), fields.end(), [](const Field& f) { return f.name == "checkpoint_interval"; });
   if (at == fields.end()) throw std::logic_error("with_checkpoint_fields: no checkpoint_interval field");

@@ -10,6 +10,10 @@ namespace kiln::specs::detail {
 // train_config.data_parallel / training_config.data_parallel: lr_scaling, bucket sizes, gradient compression.
 Field data_parallel_group(std::string lr_scaling_doc, std::string doc);
 
+// train_config.visualizer / training_config.visualizer: TensorBoard event files in the results folder (TAO's
+// visualizer block: enabled, num_images; DetectNet_v2's logging frequencies, which kiln gives both tasks).
+Field visualizer_group();
+
 // `fields` with the step- and time-based checkpoint keys (checkpoint_interval_steps, checkpoint_interval_minutes,
 // checkpoints_to_keep) inserted after its checkpoint_interval, where a reader of the spec's docs looks for them.
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields);

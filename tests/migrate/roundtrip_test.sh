@@ -2,7 +2,8 @@
 # TAO specs through kiln, end to end (docs/migrating_from_tao.md's worked example): a TAO dataset_convert spec and a
 # TAO DetectNet_v2 training spec, written in TAO's format for the synthetic KITTI scenes, are converted with
 # `kiln spec import`; the converted convert spec writes the shards, and the converted experiment validates with no
-# note and trains (2 epochs, validation on fold 0) to a model file.
+# note and trains (2 epochs, validation on fold 0) to a model file, with the TensorBoard events its visualizer block
+# asks for.
 # Usage: roundtrip_test.sh KILN_BIN SOURCE_DIR WORK_DIR
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -43,4 +44,15 @@ run "$WORK/train.log" "$KILN" detectnet_v2 train -e "$WORK/train.yaml" -r "$WORK
 grep -E "Execution status|mAP" "$WORK/train.log" | tail -n 3
 grep -q "Execution status: PASS" "$WORK/train.log" || fail "training on the converted spec did not pass"
 [ -s "$WORK/results/model.kiln" ] || fail "no model.kiln"
+
+# The imported visualizer block: TensorBoard events with the epoch's mAP and 2 sample scenes a epoch, read back by an
+# independent reader (TFRecord CRCs, protobuf wire decode).
+events=$(ls "$WORK/results"/events.out.tfevents.* 2>/dev/null | head -n1)
+[ -n "$events" ] || fail "no TensorBoard event file in $WORK/results"
+/usr/bin/python3 "$SRC/tests/support/tfevents.py" "$events" >"$WORK/events.jsonl" || fail "unreadable $events"
+images=$(grep -c '"png_signature_ok": true' "$WORK/events.jsonl" || true)
+[ "$images" = 4 ] || fail "expected 4 sample images (2 scenes x 2 epochs) in $events, found $images"
+grep -q '"tag": "epoch/mAP"' "$WORK/events.jsonl" || fail "no epoch/mAP in $events"
+grep -q '"tag": "loss"' "$WORK/events.jsonl" || fail "no running loss in $events"
+echo "ok: $events holds the running loss, epoch/mAP and $images sample images"
 echo "PASS: TAO specs imported, converted, validated and trained"

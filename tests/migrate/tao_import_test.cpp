@@ -95,7 +95,8 @@ TEST(TaoImport, DetectNetV2TrainSpecBecomesAValidKilnSpec) {
       << "a map of messages becomes a list of {key, value}";
   EXPECT_EQ(count_lines_with(im.yaml, "coverage_foreground_weight: 0.05"), 3u);
   EXPECT_EQ(key(im, "model_config.pretrained_model_file")->outcome, Outcome::kUnsupported);
-  EXPECT_EQ(key(im, "training_config.visualizer.enabled")->outcome, Outcome::kUnsupported);
+  EXPECT_EQ(key(im, "training_config.visualizer.enabled")->kiln_key, "training_config.visualizer.enabled");
+  EXPECT_EQ(key(im, "training_config.visualizer.wandb_config.project")->outcome, Outcome::kUnsupported);
   EXPECT_EQ(key(im, "dataset_config.data_sources[0].tfrecords_path")->outcome, Outcome::kChanged);
 }
 

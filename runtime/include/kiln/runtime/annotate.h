@@ -17,6 +17,9 @@ struct RgbImage {
 
 using Rgb = std::array<uint8_t, 3>;
 
+// An 8-bit CHW image of 1 (grey, replicated) or 3 channels as RGB.
+RgbImage rgb_from_chw(const uint8_t* chw, int channels, int height, int width);
+
 // Nearest-neighbour upscale by an integer factor.
 RgbImage upscale_nearest(const RgbImage& image, int factor);
 // The upscale factor annotation uses: 4 when either side is under 64 pixels (so the caption is readable), else 1.

@@ -55,11 +55,21 @@ struct CheckpointPolicy {
 // group `group` ("train_config").
 CheckpointPolicy read_checkpoint_policy(const specs::Spec& spec, const std::string& group);
 
+// TensorBoard event files (train_config / training_config .visualizer): the running loss and learning rate every
+// `scalar_every` steps, the epoch's metrics, and `num_images` sample images with predictions every `images_every`
+// epochs (docs/formats.md, "TensorBoard event files").
+struct VisualizerConfig {
+  bool enabled = false;
+  int64_t num_images = 3, scalar_every = 10, images_every = 5;
+};
+VisualizerConfig read_visualizer(const specs::Spec& spec, const std::string& group);
+
 struct ClassificationConfig {
   networks::Architecture arch;  // num_classes is set from the training data
   std::vector<int64_t> freeze_blocks;
   int64_t batch_size = 64, n_epochs = 10, n_workers = 2, random_seed = 42;
   CheckpointPolicy checkpoints;
+  VisualizerConfig visualizer;
   std::string pretrained_model_path;
   double label_smoothing = 0;
   OptimizerConfig optimizer;

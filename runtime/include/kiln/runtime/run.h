@@ -26,6 +26,7 @@
 #include "kiln/collectives/reducer.h"
 #include "kiln/common/error.h"
 #include "kiln/networks/network.h"
+#include "kiln/runtime/annotate.h"
 #include "kiln/runtime/experiment.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
@@ -44,6 +45,7 @@ struct RunSettings {
   int64_t batch_size = 1, n_epochs = 1, random_seed = 42;
   std::string batch_size_key;  // the spec key, for messages
   CheckpointPolicy checkpoints;
+  VisualizerConfig visualizer;
   int64_t validation_period = 1, first_validation_epoch = 1;
   std::string n_epochs_key = "n_epochs", first_validation_epoch_key = "first_validation_epoch";  // for messages
   LrSchedule schedule;  // before any linear scaling by ranks
@@ -63,6 +65,7 @@ RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::
   s.batch_size = cfg.batch_size, s.n_epochs = cfg.n_epochs, s.random_seed = cfg.random_seed;
   s.batch_size_key = std::move(batch_size_key);
   s.checkpoints = cfg.checkpoints;
+  s.visualizer = cfg.visualizer;
   s.validation_period = cfg.validation_period;
   s.schedule = cfg.schedule;
   s.optimizer = cfg.optimizer;
@@ -142,6 +145,13 @@ struct ReportFormat {
   std::vector<HistoryColumn> training_csv{};
 };
 
+// A picture for TensorBoard: a validation image with what the model made of it.
+struct SampleImage {
+  std::string name;     // what the image is (its label), part of the TensorBoard tag
+  std::string caption;  // what the model made of it, drawn above the image
+  RgbImage image;
+};
+
 // What differs between tasks.
 class TrainingTask {
  public:
@@ -178,6 +188,12 @@ class TrainingTask {
     return nlohmann::json::object();
   }
   virtual nlohmann::json final_kpi(const std::vector<EpochRecord>& history) const = 0;
+  // Up to `count` validation images with the model's predictions drawn on them, for TensorBoard (rank 0, between
+  // epochs; no collectives). Empty: the task has none to show.
+  virtual std::vector<SampleImage> sample_images(int64_t count) {
+    (void)count;
+    return {};
+  }
 };
 
 class Run {
