@@ -22,10 +22,22 @@ run() {  # run LOG CMD...: the command's output in LOG, shown when it fails
   "$@" >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "$* failed"; }
 }
 
+# Bad input through the CLI: exit 2, file:line:column, nothing written.
+printf 'model_config {\n  arch: "resnet"\n  n_layyers: 18\n}\n' >"$WORK/bad.txt"
+rc=0
+"$KILN" spec import "$WORK/bad.txt" -o "$WORK/bad.yaml" >"$WORK/bad.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || { cat "$WORK/bad.log" >&2; fail "a TAO spec with an unknown key exited $rc, expected 2"; }
+grep -q "bad.txt:3:3: model_config.n_layyers: unknown key 'n_layyers'" "$WORK/bad.log" || fail "no file:line:column"
+[ ! -e "$WORK/bad.yaml" ] || fail "a failed import wrote $WORK/bad.yaml"
+
 run "$WORK/synth.log" "$KILN" dataset synth_kitti -o "$WORK/synth" --images 60 --seed 3 --val-fraction 0.1
 
 sed "s|@ROOT@|$WORK/synth/train|g" "$DATA/detectnet_v2_synth_tao_convert.txt" >"$WORK/convert.txt"
 run "$WORK/import_convert.log" "$KILN" spec import "$WORK/convert.txt" -o "$WORK/convert.yaml"
+rc=0
+"$KILN" spec import "$WORK/convert.txt" -o "$WORK/convert.yaml" >"$WORK/again.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "exists; --force replaces it" "$WORK/again.log" || fail "an existing -o file was not kept"
+run "$WORK/import_force.log" "$KILN" spec import "$WORK/convert.txt" -o "$WORK/convert.yaml" --force
 cat "$WORK/import_convert.log"
 grep -q "TAO detectnet_v2 convert spec" "$WORK/import_convert.log" || fail "not read as a convert spec"
 ! grep -q '^note:' "$WORK/import_convert.log" || fail "kiln's validation has notes on the converted convert spec"
