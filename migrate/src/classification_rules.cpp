@@ -109,75 +109,78 @@ void finish(Context& c) {
   c.defaults.push_back("dataset_config.image_std");
 }
 
+std::vector<Rule> rules() {
+  const std::string no_lr =
+      "the rate comes from lr_config, which overrides this value every step in TAO as in kiln; not written";
+  return {
+    Rule{"model_config.arch", {Outcome::kMapped, "model_config.arch", ""}, write_arch},
+    Rule{"model_config.n_layers", {Outcome::kMapped, "model_config.n_layers", "0 is TAO's 18"},
+         write_n_layers},
+    unsupported("model_config.resize_interpolation_method", "kiln resizes bilinearly"),
+    unsupported("model_config.retain_head", "pretrained TAO heads cannot be loaded (.hdf5)"),
+    unsupported("model_config.use_pooling", "kiln's ResNet downsamples with strided convolutions"),
+    unsupported("model_config.all_projections", "kiln's ResNet projects only where shapes change"),
+    unsupported("model_config.freeze_bn", "batch-norm statistics always train"),
+    unsupported("model_config.batch_norm_config.*", "PyTorch's batch-norm momentum and epsilon are used"),
+    unsupported("model_config.activation.*", "kiln's networks use ReLU (ReLU6 in MobileNetV2)"),
+    unsupported("model_config.byom_model", "bring-your-own-model (.tltb) files cannot be read"),
+    changed("train_config.train_dataset_path", "dataset_config.train.root", "",
+            [](const TaoEntry& e, const Verdict&, Context& c) { return write_folder("train", e, c); }),
+    changed("train_config.val_dataset_path", "dataset_config.val.root", "",
+            [](const TaoEntry& e, const Verdict&, Context& c) { return write_folder("val", e, c); }),
+    Rule{"train_config.pretrained_model_path", {Outcome::kMapped, "train_config.pretrained_model_path", ""},
+         write_pretrained},
+    changed("train_config.optimizer.sgd.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
+    changed("train_config.optimizer.adam.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
+    unsupported("train_config.optimizer.sgd.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
+    unsupported("train_config.optimizer.adam.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
+    unsupported("train_config.optimizer.rmsprop.*", "kiln's optimizers are SGD and Adam"),
+    changed("train_config.enable_random_crop", "dataset_config.augmentation.enable_random_crop",
+            "TAO crops a random area and aspect ratio and resizes back; kiln pads by crop_padding pixels "
+            "and crops to the input size"),
+    unsupported("train_config.enable_center_crop", "kiln evaluates whole images (no centre crop)"),
+    unsupported("train_config.enable_color_augmentation", "kiln has no colour augmentation for classifiers"),
+    changed("train_config.preprocess_mode", "dataset_config.image_mean",
+            "as kiln's image_mean/image_std of [0, 1] pixels, RGB order: tf = 0.5/0.5, torch = ImageNet's "
+            "mean/std, caffe = mean/255 with std 1/255",
+            write_preprocess),
+    changed("train_config.image_mean{}", "dataset_config.image_mean",
+            "caffe mode's 0-255 channel means, divided by 255 into image_mean (RGB order)",
+            [](auto&, auto& r, auto&) { return r; }),
+    unsupported("train_config.mixup_alpha", "kiln has no mixup"),
+    unsupported("train_config.model_parallelism", "kiln trains data-parallel only"),
+    renamed("train_config.disable_horizontal_flip", "dataset_config.augmentation.disable_horizontal_flip"),
+    unsupported("train_config.visualizer.weight_histograms",
+                "kiln's TensorBoard logs hold scalars and sample images, no weight histograms"),
+    unsupported("train_config.visualizer.wandb_config.*", "kiln does not log to Weights & Biases"),
+    unsupported("train_config.visualizer.clearml_config.*", "kiln does not log to ClearML"),
+    changed("eval_config.eval_dataset_path", "dataset_config.val.root",
+            "kiln evaluates dataset_config.val, which val_dataset_path already sets: evaluate this folder "
+            "with `dataset_config.val.root=PATH` on the command line",
+            write_eval_path),
+    changed("eval_config.model_path", "", "a flag, not a key: kiln classification evaluate -m MODEL "
+                                          "(a .kiln file; TAO's .tlt/.hdf5 cannot be read)",
+            [](auto&, auto& r, auto&) { return r; }),
+    changed("eval_config.n_workers", "train_config.n_workers",
+            "kiln's loaders use train_config.n_workers for evaluation too (written unless that is set)",
+            write_eval_workers),
+    unsupported("eval_config.enable_center_crop", "kiln evaluates whole images (no centre crop)"),
+  };
+}
+
 }  // namespace
 
 Profile classification_profile() {
-  const std::string no_lr =
-      "the rate comes from lr_config, which overrides this value every step in TAO as in kiln; not written";
-  Profile p{Network::kClassification, Kind::kTrain, kiln::tao::classification::Experiment::descriptor(),
-            &specs::classification_schema(),
-            "kiln classification train -e THIS.yaml -r RESULTS (and evaluate, prune, export, inference)",
-            {
-                Rule{"model_config.arch", {Outcome::kMapped, "model_config.arch", ""}, write_arch},
-                Rule{"model_config.n_layers", {Outcome::kMapped, "model_config.n_layers", "0 is TAO's 18"},
-                     write_n_layers},
-                unsupported("model_config.resize_interpolation_method", "kiln resizes bilinearly"),
-                unsupported("model_config.retain_head", "pretrained TAO heads cannot be loaded (.hdf5)"),
-                unsupported("model_config.use_pooling", "kiln's ResNet downsamples with strided convolutions"),
-                unsupported("model_config.all_projections", "kiln's ResNet projects only where shapes change"),
-                unsupported("model_config.freeze_bn", "batch-norm statistics always train"),
-                unsupported("model_config.batch_norm_config.*", "PyTorch's batch-norm momentum and epsilon are used"),
-                unsupported("model_config.activation.*", "kiln's networks use ReLU (ReLU6 in MobileNetV2)"),
-                unsupported("model_config.byom_model", "bring-your-own-model (.tltb) files cannot be read"),
-                changed("train_config.train_dataset_path", "dataset_config.train.root", "",
-                        [](const TaoEntry& e, const Verdict&, Context& c) { return write_folder("train", e, c); }),
-                changed("train_config.val_dataset_path", "dataset_config.val.root", "",
-                        [](const TaoEntry& e, const Verdict&, Context& c) { return write_folder("val", e, c); }),
-                Rule{"train_config.pretrained_model_path", {Outcome::kMapped, "train_config.pretrained_model_path", ""},
-                     write_pretrained},
-                changed("train_config.optimizer.sgd.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
-                changed("train_config.optimizer.adam.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
-                unsupported("train_config.optimizer.sgd.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
-                unsupported("train_config.optimizer.adam.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
-                unsupported("train_config.optimizer.rmsprop.*", "kiln's optimizers are SGD and Adam"),
-                changed("train_config.enable_random_crop", "dataset_config.augmentation.enable_random_crop",
-                        "TAO crops a random area and aspect ratio and resizes back; kiln pads by crop_padding pixels "
-                        "and crops to the input size"),
-                unsupported("train_config.enable_center_crop", "kiln evaluates whole images (no centre crop)"),
-                unsupported("train_config.enable_color_augmentation", "kiln has no colour augmentation for classifiers"),
-                changed("train_config.preprocess_mode", "dataset_config.image_mean",
-                        "as kiln's image_mean/image_std of [0, 1] pixels, RGB order: tf = 0.5/0.5, torch = ImageNet's "
-                        "mean/std, caffe = mean/255 with std 1/255",
-                        write_preprocess),
-                changed("train_config.image_mean{}", "dataset_config.image_mean",
-                        "caffe mode's 0-255 channel means, divided by 255 into image_mean (RGB order)",
-                        [](auto&, auto& r, auto&) { return r; }),
-                unsupported("train_config.mixup_alpha", "kiln has no mixup"),
-                unsupported("train_config.model_parallelism", "kiln trains data-parallel only"),
-                renamed("train_config.disable_horizontal_flip", "dataset_config.augmentation.disable_horizontal_flip"),
-                unsupported("train_config.visualizer.weight_histograms",
-                            "kiln's TensorBoard logs hold scalars and sample images, no weight histograms"),
-                unsupported("train_config.visualizer.wandb_config.*", "kiln does not log to Weights & Biases"),
-                unsupported("train_config.visualizer.clearml_config.*", "kiln does not log to ClearML"),
-                changed("eval_config.eval_dataset_path", "dataset_config.val.root",
-                        "kiln evaluates dataset_config.val, which val_dataset_path already sets: evaluate this folder "
-                        "with `dataset_config.val.root=PATH` on the command line",
-                        write_eval_path),
-                changed("eval_config.model_path", "", "a flag, not a key: kiln classification evaluate -m MODEL "
-                                                      "(a .kiln file; TAO's .tlt/.hdf5 cannot be read)",
-                        [](auto&, auto& r, auto&) { return r; }),
-                changed("eval_config.n_workers", "train_config.n_workers",
-                        "kiln's loaders use train_config.n_workers for evaluation too (written unless that is set)",
-                        write_eval_workers),
-                unsupported("eval_config.enable_center_crop", "kiln evaluates whole images (no centre crop)"),
-            },
-            {
-                TaoDefault{"model_config.use_batch_norm", {Scalar{false}}, "TAO's is false, kiln's true"},
-                TaoDefault{"dataset_config.augmentation.disable_horizontal_flip", {Scalar{false}},
-                           "TAO flips by default, kiln does not"},
-            },
-            finish};
-  return p;
+  return Profile{Network::kClassification, Kind::kTrain, kiln::tao::classification::Experiment::descriptor(),
+                 &specs::classification_schema(),
+                 "kiln classification train -e THIS.yaml -r RESULTS (and evaluate, prune, export, inference)",
+                 rules(),
+                 {
+                     TaoDefault{"model_config.use_batch_norm", {Scalar{false}}, "TAO's is false, kiln's true"},
+                     TaoDefault{"dataset_config.augmentation.disable_horizontal_flip", {Scalar{false}},
+                                "TAO flips by default, kiln does not"},
+                 },
+                 finish};
 }
 
 }  // namespace kiln::migrate::detail

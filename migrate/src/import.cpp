@@ -96,6 +96,28 @@ std::string concrete(const std::string& pattern, const std::vector<std::string>&
   return out;
 }
 
+// The kiln keys whose default differs from TAO's, set to TAO's where the input left them unset.
+void write_tao_defaults(const Profile& profile, KilnYaml& out, std::vector<std::string>& written) {
+  for (const auto& d : profile.defaults) {
+    if (out.has(d.kiln)) continue;
+    out.set(d.kiln, {}, d.value, 0);
+    out.comment(d.kiln, {}, "TAO's default, which the TAO spec relied on: " + d.why);
+    written.push_back(d.kiln);
+  }
+}
+
+// The header's list of what was not carried over, each key with its line.
+void list_unsupported(const Imported& result, const std::string& source, KilnYaml& out) {
+  if (result.count(Outcome::kUnsupported) == 0) return;
+  out.header("");
+  out.header("Not carried over (kiln has no counterpart; the import's table says why):");
+  for (const auto& k : result.keys) {
+    if (k.outcome == Outcome::kUnsupported) {
+      out.header("  " + k.tao_key + " (" + source + ":" + std::to_string(k.where.line) + ")");
+    }
+  }
+}
+
 std::vector<Profile> all_profiles() {
   return {classification_profile(), detectnet_v2_train_profile(), detectnet_v2_convert_profile(),
           detectnet_v2_inference_profile()};
@@ -254,19 +276,8 @@ Imported import_tao_spec(const std::string& file, Network network, Kind kind, co
                            rule ? rule->tao : ""});
   }
   if (profile.finish) profile.finish(context);
-  for (const auto& d : profile.defaults) {
-    if (out.has(d.kiln)) continue;
-    out.set(d.kiln, {}, d.value, 0);
-    out.comment(d.kiln, {}, "TAO's default, which the TAO spec relied on: " + d.why);
-    result.defaults.push_back(d.kiln);
-  }
-  if (result.count(Outcome::kUnsupported) > 0) {
-    out.header("");
-    out.header("Not carried over (kiln has no counterpart; the import's table says why):");
-    for (const auto& k : result.keys) {
-      if (k.outcome == Outcome::kUnsupported) out.header("  " + k.tao_key + " (" + source + ":" + std::to_string(k.where.line) + ")");
-    }
-  }
+  write_tao_defaults(profile, out, result.defaults);
+  list_unsupported(result, source, out);
   result.yaml = out.text(source);
   try {
     specs::load_spec_text(*profile.schema, result.yaml, "<imported spec>", output_dir);
