@@ -19,4 +19,23 @@ const T* get_if(const Variant* v) noexcept {
   return get_if<T>(v);
 }
 
+namespace detail {
+template <class Options>
+auto classic_tcpstore(Options& o, int) -> decltype(void(o.useLibUV = false)) {
+  o.useLibUV = false;
+}
+template <class Options>
+void classic_tcpstore(Options&, long) {}
+}  // namespace detail
+
+// c10d::TCPStoreOptions for a store served and reached by the classic backend on every version. LibTorch 2.x has a
+// second one, on libuv, behind TCPStoreOptions::useLibUV (true by default since 2.4); Debian builds LibTorch without
+// libuv, and a TCPStore asked for it then throws ("use_libuv was requested but PyTorch was built without libuv
+// support"). The few hundred bytes kiln exchanges through torchrun's store need neither. The field is set where it
+// exists (the overload taking int), and 1.13, which has none, is left as it is.
+template <class Options>
+void use_classic_tcpstore(Options& o) {
+  detail::classic_tcpstore(o, 0);
+}
+
 }  // namespace kiln::torch_compat
