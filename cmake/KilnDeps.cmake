@@ -1,7 +1,11 @@
 # Third-party dependencies. All are Debian 12 packages (see setup.sh); CUDA/NCCL are optional.
 find_package(Threads REQUIRED)
-find_package(Torch REQUIRED)            # libtorch-dev 1.13 (Debian) or a LibTorch 2.x via CMAKE_PREFIX_PATH
+find_package(Torch REQUIRED)            # libtorch-dev 1.13 (Debian 12), 2.6 (Debian 13: tools/check_libtorch2.sh) or a
+                                        # LibTorch 2.x via CMAKE_PREFIX_PATH
 find_package(yaml-cpp REQUIRED)         # target: yaml-cpp (0.7, no namespace)
+if(POLICY CMP0167)                      # CMake 3.30+: Boost's own BoostConfig.cmake, not the removed FindBoost
+  cmake_policy(SET CMP0167 NEW)
+endif()
 find_package(Boost 1.74 REQUIRED)       # Boost::headers (Asio is header-only)
 find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3 REQUIRED)

@@ -261,8 +261,9 @@ ClusterConfig load_cluster(const std::string& file, const std::vector<std::strin
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
     const std::string key = o.substr(0, eq);
-    const std::optional<Launcher> launcher =
-        eq == std::string::npos ? std::nullopt : launcher_from_name(o.substr(eq + 1));
+    // Without '=' the name is empty, which names no launcher. (Not `eq == npos ? std::nullopt : …`: GCC 14 then
+    // warns, wrongly, that *launcher below may read an uninitialised value.)
+    const std::optional<Launcher> launcher = launcher_from_name(eq == std::string::npos ? "" : o.substr(eq + 1));
     if (key != "launcher") throw UsageError(file + " is a hostfile: '" + o + "' needs a cluster YAML (.yaml)");
     if (!launcher) throw UsageError(file + ": '" + o + "': the launcher is one of local, mpirun, slurm");
     if (*launcher == Launcher::kLocal && config.nodes.size() > 1)

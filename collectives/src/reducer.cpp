@@ -1,6 +1,7 @@
 #include "kiln/collectives/reducer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <sstream>
 

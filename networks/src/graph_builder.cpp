@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "kiln/common/error.h"
+#include "kiln/common/torch_compat.h"
 
 namespace kiln::networks {
 
@@ -36,10 +37,10 @@ int GraphBuilder::push(Node node) {
 
 int GraphBuilder::conv(const std::string& module, const torch::nn::Conv2d& conv, int input, std::string channel_key) {
   const auto& o = conv->options;
-  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto* padding = torch_compat::get_if<torch::ExpandingArray<2>>(&o.padding());
   const auto square = [](const torch::ExpandingArray<2>& a) { return a->at(0) == a->at(1); };
   if (!padding || !square(*padding) || !square(o.kernel_size()) || !square(o.stride()) || o.dilation()->at(0) != 1 ||
-      o.dilation()->at(1) != 1 || !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
+      o.dilation()->at(1) != 1 || !torch_compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
     throw Error("graph: conv '" + module +
                 "' is not a square, undilated, zero-padded convolution with explicit padding (unsupported)");
   Node n = make(Op::Conv, module, {input});

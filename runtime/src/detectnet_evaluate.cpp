@@ -1,5 +1,6 @@
 // `kiln detectnet_v2 evaluate` and DetectNet_v2's validation metrics (detectnet_evaluation.h).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>

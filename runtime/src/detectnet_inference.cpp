@@ -1,5 +1,6 @@
 // `kiln detectnet_v2 inference` (detectnet.h): images → KITTI labels with confidences + drawings of the boxes.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <filesystem>

@@ -2,6 +2,7 @@
 // DetectNet_v2 model is calibrated and checked on, its INT8 calibration, the onnxruntime check of both heads, and
 // the detector's DeepStream files.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <chrono>

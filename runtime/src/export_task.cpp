@@ -6,6 +6,7 @@
 #include "export_task_detail.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>

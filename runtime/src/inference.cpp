@@ -14,6 +14,7 @@
 #include "kiln/runtime/inference.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
 

@@ -6,6 +6,7 @@
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/common/torch_compat.h"
 
 namespace kiln::runtime {
 
@@ -26,6 +27,7 @@ c10::intrusive_ptr<c10d::Store> connect(const cluster::RankInfo& rank, std::chro
   o.waitWorkers = false;
   o.timeout = timeout;
   o.multiTenant = true;
+  torch_compat::use_classic_tcpstore(o);
   auto tcp = c10::make_intrusive<c10d::TCPStore>(rank.master_addr, o);
   if (!agent_store) return tcp;
   const std::string attempt = env_string("TORCHELASTIC_RESTART_COUNT");

@@ -1,5 +1,6 @@
 // Golden test: kiln's TrainStep on LeNet5 reproduces PyTorch's SGD steps from identical weights (within 1e-5).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -288,6 +292,60 @@ TEST(DistributedRendezvous, AMissingRootTimesOutNamingTheKey) {
               "store get 'kiln/nccl_unique_id' timed out after 200 ms: no rank has set that key (rank 2, store "
               "in-memory)");
     EXPECT_EQ(e.code(), ExitCode::kRankFailed);
+  }
+}
+
+// A TCP port nobody listened on a moment ago.
+uint16_t recently_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
+}
+
+// Ranks that torchrun started, with neither MPI nor kiln's launcher, through the real constructor: rank 0 serves
+// torch's own TCPStore at MASTER_ADDR:MASTER_PORT (c10d, from LibTorch), announces its control plane there, and the
+// ranks sum over Gloo. The one place kiln uses LibTorch's distributed store, whose options differ in 2.x (libuv:
+// kiln/common/torch_compat.h). Needs no KILN_CPU_BACKEND=mpi, KILN_MASTER_ADDR/PORT or KILN_JOB_TOKEN around it.
+TEST(DistributedTorchrun, RanksFindRankZeroThroughTorchsStoreAndSumOverGloo) {
+  if (!collectives::gloo_available()) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
+  constexpr int kRanks = 2;
+  const uint16_t port = recently_free_port();
+  ASSERT_NE(port, 0);
+  std::vector<double> sums(kRanks);
+  std::vector<std::exception_ptr> errors(kRanks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kRanks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        cluster::RankInfo info = rank_info(r, kRanks);
+        info.source = "torchrun";
+        info.master_addr = "127.0.0.1";
+        info.master_port = port;
+        Distributed dist(info);
+        ASSERT_NE(dist.comm(), nullptr);
+        at::Tensor t = at::full({1}, r + 1.0, at::kDouble);
+        dist.sum(t);
+        sums[r] = t.item<double>();
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < kRanks; ++r) {
+    if (errors[r]) {
+      try {
+        std::rethrow_exception(errors[r]);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "rank " << r << ": " << e.what();
+      }
+    }
+    EXPECT_DOUBLE_EQ(sums[r], 3.0) << "rank " << r;
   }
 }
 

@@ -81,7 +81,8 @@ void expect_same_logits(networks::Network& a, networks::Network& b, int c, int h
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({3, c, hw, hw});
   const auto ya = a.forward(x), yb = b.forward(x);
-  EXPECT_LT((ya - yb).abs().max().item<double>(), 1e-4) << "pruning dead channels changed the logits";
+  EXPECT_LT((ya - yb).abs().max().item<double>(), 1e-4)
+      << "pruning dead channels changed the logits (largest |logit| " << ya.abs().max().item<double>() << ")";
 }
 
 PruneOptions exact(double threshold = 1e-6) {

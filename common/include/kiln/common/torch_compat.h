@@ -1,0 +1,41 @@
+// What differs between the LibTorch APIs kiln builds against: 1.13 (Debian 12) and 2.x (Debian 13's 2.6), in one
+// place, so the same sources compile against both (docs/libtorch2.md; tools/check_libtorch2.sh builds and tests the
+// 2.x side). Header-only and for the modules that use LibTorch: kiln_common itself neither includes it nor links
+// LibTorch (like third_party_begin.h and stb).
+#pragma once
+
+#include <variant>
+
+namespace kiln::torch_compat {
+
+// The alternatives of torch::nn's option variants (Conv2dOptions::padding(): explicit sizes, kValid or kSame;
+// padding_mode()): c10::variant, PyTorch's copy of std::variant, up to LibTorch 2.1, std::variant since c10::variant
+// was removed (2.2). Unqualified, the call parses as a template through std::get_if, and argument-dependent lookup
+// adds c10::get_if for a c10::variant, so each version gets its own function without naming the version that
+// switched.
+template <class T, class Variant>
+const T* get_if(const Variant* v) noexcept {
+  using std::get_if;
+  return get_if<T>(v);
+}
+
+namespace detail {
+template <class Options>
+auto classic_tcpstore(Options& o, int) -> decltype(void(o.useLibUV = false)) {
+  o.useLibUV = false;
+}
+template <class Options>
+void classic_tcpstore(Options&, long) {}
+}  // namespace detail
+
+// c10d::TCPStoreOptions for a store served and reached by the classic backend on every version. LibTorch 2.x has a
+// second one, on libuv, behind TCPStoreOptions::useLibUV (true by default since 2.4); Debian builds LibTorch without
+// libuv, and a TCPStore asked for it then throws ("use_libuv was requested but PyTorch was built without libuv
+// support"). The few hundred bytes kiln exchanges through torchrun's store need neither. The field is set where it
+// exists (the overload taking int), and 1.13, which has none, is left as it is.
+template <class Options>
+void use_classic_tcpstore(Options& o) {
+  detail::classic_tcpstore(o, 0);
+}
+
+}  // namespace kiln::torch_compat
