@@ -25,10 +25,11 @@ ROOT_ARG=${1:-$SRC/.trixie}
 [ $# -le 1 ] || { echo "usage: $0 [ROOT_DIR]" >&2; exit 2; }
 MIRROR=http://deb.debian.org/debian
 SUITE=trixie
-UNIT_LABELS='^(common|specs|cluster|collectives|data|networks|runtime|launcher|export|detection)$'
+UNIT_LABELS='^(common|specs|cluster|collectives|data|networks|runtime|launcher|export|detection|migrate)$'
 # Build and unit-test packages (setup.sh's list; the names are the same in Debian 13). Left out: slurm-wlm, munge,
 # python3-torch, python3-torchvision, iproute2, nftables and npm (end-to-end, golden and multi-host tests only).
-# nodejs runs onnxruntime-node for the export tests; Fashion-MNIST is read by unit tests of data, detection and export.
+# nodejs runs onnxruntime-node for the export tests; Fashion-MNIST is read by unit tests of data, detection and export;
+# python3 reads TensorBoard files back (tests/support/tfevents.py); protoc compiles runtime/proto and migrate/proto.
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
@@ -36,6 +37,7 @@ PACKAGES=(
   libgloo-dev
   libyaml-cpp-dev libboost-dev nlohmann-json3-dev libcli11-dev libgtest-dev
   libonnx-dev zlib1g-dev libstb-dev libplplot-dev plplot-driver-cairo
+  protobuf-compiler python3
   nodejs dataset-fashion-mnist
 )
 
