@@ -9,11 +9,12 @@ set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ $# -eq 3 ] || { echo "usage: $0 KILN_BIN SOURCE_DIR WORK_DIR" >&2; exit 2; }
 KILN=$1 SRC=$2 WORK=$3
-DATA=$SRC/tests/migrate/data
+TAO=$SRC/specs/samples/tao
 source "$SRC/tests/support/outer_job_env.sh"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 rm -rf "$WORK"
 mkdir -p "$WORK"
+cd "$WORK"  # the TAO samples' paths are relative to where the converted specs are written, as in the guide
 
 run() {  # run LOG CMD...: the command's output in LOG, shown when it fails
   local log=$1
@@ -30,9 +31,9 @@ rc=0
 grep -q "bad.txt:3:3: model_config.n_layyers: unknown key 'n_layyers'" "$WORK/bad.log" || fail "no file:line:column"
 [ ! -e "$WORK/bad.yaml" ] || fail "a failed import wrote $WORK/bad.yaml"
 
-run "$WORK/synth.log" "$KILN" dataset synth_kitti -o "$WORK/synth" --images 60 --seed 3 --val-fraction 0.1
+run "$WORK/synth.log" "$KILN" dataset synth_kitti -o data/tao_synth --images 60 --seed 3 --val-fraction 0.1
 
-sed "s|@ROOT@|$WORK/synth/train|g" "$DATA/detectnet_v2_synth_tao_convert.txt" >"$WORK/convert.txt"
+cp "$TAO/detectnet_v2_synth_convert.txt" "$WORK/convert.txt"
 run "$WORK/import_convert.log" "$KILN" spec import "$WORK/convert.txt" -o "$WORK/convert.yaml"
 rc=0
 "$KILN" spec import "$WORK/convert.txt" -o "$WORK/convert.yaml" >"$WORK/again.log" 2>&1 || rc=$?
@@ -41,16 +42,15 @@ run "$WORK/import_force.log" "$KILN" spec import "$WORK/convert.txt" -o "$WORK/c
 cat "$WORK/import_convert.log"
 grep -q "TAO detectnet_v2 convert spec" "$WORK/import_convert.log" || fail "not read as a convert spec"
 ! grep -q '^note:' "$WORK/import_convert.log" || fail "kiln's validation has notes on the converted convert spec"
-run "$WORK/convert.log" "$KILN" detectnet_v2 dataset_convert -d "$WORK/convert.yaml" -o "$WORK/shards"
+run "$WORK/convert.log" "$KILN" detectnet_v2 dataset_convert -d "$WORK/convert.yaml" -o data/tao_synth_shards
 grep -E "fold|total" "$WORK/convert.log" | head -n 5 || true
 
-sed -e "s|@TFRECORDS@|$WORK/shards|g" -e "s|@IMAGES@|$WORK/synth/train/images|g" \
-  "$DATA/detectnet_v2_synth_tao_train.txt" >"$WORK/train.txt"
+cp "$TAO/detectnet_v2_synth_train.txt" "$WORK/train.txt"
 run "$WORK/import_train.log" "$KILN" spec import "$WORK/train.txt" -o "$WORK/train.yaml"
 tail -n 3 "$WORK/import_train.log"
 ! grep -q '^note:' "$WORK/import_train.log" || { cat "$WORK/import_train.log" >&2; fail "the converted experiment has notes"; }
 grep -q "unsupported" "$WORK/import_train.log" && fail "a key of the synthetic TAO spec was not carried over"
-grep -q "shards: \"$WORK/shards\"" "$WORK/train.yaml" || fail "the TFRecords glob did not become the shards folder"
+grep -q 'shards: "data/tao_synth_shards"' "$WORK/train.yaml" || fail "the TFRecords glob did not become the shards folder"
 
 run "$WORK/train.log" "$KILN" detectnet_v2 train -e "$WORK/train.yaml" -r "$WORK/results" --num_threads 2
 grep -E "Execution status|mAP" "$WORK/train.log" | tail -n 3
@@ -67,4 +67,6 @@ images=$(grep -c '"png_signature_ok": true' "$WORK/events.jsonl" || true)
 grep -q '"tag": "epoch/mAP"' "$WORK/events.jsonl" || fail "no epoch/mAP in $events"
 grep -q '"tag": "loss"' "$WORK/events.jsonl" || fail "no running loss in $events"
 echo "ok: $events holds the running loss, epoch/mAP and $images sample images"
-echo "PASS: TAO specs imported, converted, validated and trained"
+run "$WORK/export.log" "$KILN" detectnet_v2 export -m "$WORK/results/model.kiln" -o "$WORK/results/model.onnx"
+grep -E "onnxruntime|Execution status" "$WORK/export.log" | tail -n 2
+echo "PASS: TAO specs imported, converted, validated, trained and exported"
