@@ -100,6 +100,9 @@ Verdict write_preprocess(const TaoEntry& e, const Verdict& rule, Context& c) {
   return rule;
 }
 
+// The caffe means are written with the normalisation (write_normalisation), not entry by entry at image_mean.
+Verdict written_with_preprocess_mode(const TaoEntry&, const Verdict& rule, Context&) { return rule; }
+
 void finish(Context& c) {
   if (c.find("train_config.preprocess_mode")) return;
   write_normalisation(c, "caffe", 0,
@@ -130,8 +133,8 @@ std::vector<Rule> rules() {
             [](const TaoEntry& e, const Verdict&, Context& c) { return write_folder("val", e, c); }),
     Rule{"train_config.pretrained_model_path", {Outcome::kMapped, "train_config.pretrained_model_path", ""},
          write_pretrained},
-    changed("train_config.optimizer.sgd.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
-    changed("train_config.optimizer.adam.lr", "", no_lr, [](auto&, auto& r, auto&) { return r; }),
+    changed("train_config.optimizer.sgd.lr", "", no_lr),
+    changed("train_config.optimizer.adam.lr", "", no_lr),
     unsupported("train_config.optimizer.sgd.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
     unsupported("train_config.optimizer.adam.decay", "Keras' per-step decay; kiln's rate follows lr_config"),
     unsupported("train_config.optimizer.rmsprop.*", "kiln's optimizers are SGD and Adam"),
@@ -146,7 +149,7 @@ std::vector<Rule> rules() {
             write_preprocess),
     changed("train_config.image_mean{}", "dataset_config.image_mean",
             "caffe mode's 0-255 channel means, divided by 255 into image_mean (RGB order)",
-            [](auto&, auto& r, auto&) { return r; }),
+            written_with_preprocess_mode),
     unsupported("train_config.mixup_alpha", "kiln has no mixup"),
     unsupported("train_config.model_parallelism", "kiln trains data-parallel only"),
     renamed("train_config.disable_horizontal_flip", "dataset_config.augmentation.disable_horizontal_flip"),
@@ -159,8 +162,7 @@ std::vector<Rule> rules() {
             "with `dataset_config.val.root=PATH` on the command line",
             write_eval_path),
     changed("eval_config.model_path", "", "a flag, not a key: kiln classification evaluate -m MODEL "
-                                          "(a .kiln file; TAO's .tlt/.hdf5 cannot be read)",
-            [](auto&, auto& r, auto&) { return r; }),
+                                          "(a .kiln file; TAO's .tlt/.hdf5 cannot be read)"),
     changed("eval_config.n_workers", "train_config.n_workers",
             "kiln's loaders use train_config.n_workers for evaluation too (written unless that is set)",
             write_eval_workers),

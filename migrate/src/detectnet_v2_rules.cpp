@@ -37,8 +37,6 @@ Verdict write_pretrained(const TaoEntry& e, const Verdict& rule, Context& c) {
   return rule;
 }
 
-Verdict keep_rule(const TaoEntry&, const Verdict& rule, Context&) { return rule; }
-
 std::vector<Rule> experiment_rules() {
   return {
       changed("dataset_config.data_sources[].tfrecords_path", "dataset_config.data_sources[].shards", "",
@@ -51,8 +49,7 @@ std::vector<Rule> experiment_rules() {
               }),
       Rule{"model_config.pretrained_model_file", {Outcome::kMapped, "model_config.pretrained_model_file", ""},
            write_pretrained},
-      changed("model_config.load_graph", "", "kiln's pruned models always carry their layer widths; not needed",
-              keep_rule),
+      changed("model_config.load_graph", "", "kiln's pruned models always carry their layer widths; not needed"),
       unsupported("model_config.freeze_pretrained_layers", "use model_config.freeze_blocks"),
       unsupported("model_config.allow_loaded_model_modification", "TAO's Keras graph surgery has no kiln counterpart"),
       unsupported("model_config.training_precision.*", "mixed precision is not in kiln yet"),
@@ -97,8 +94,7 @@ Profile detectnet_v2_convert_profile() {
       Network::kDetectNetV2, Kind::kConvert, kiln::tao::detectnet_v2::DatasetExport::descriptor(),
       &specs::detectnet_v2_convert_schema(), "kiln detectnet_v2 dataset_convert -d THIS.yaml -o SHARDS_FOLDER",
       {
-          changed("image_directory_path", "", "kiln reads the images under kitti_config.root_directory_path",
-                  keep_rule),
+          changed("image_directory_path", "", "kiln reads the images under kitti_config.root_directory_path"),
           Rule{"kitti_config.partition_mode", {Outcome::kMapped, "kitti_config.partition_mode", ""},
                [](const TaoEntry& e, const Verdict& rule, Context& c) {
                  if (scalar_text(e.values.front()) != "random") {
@@ -127,16 +123,16 @@ Profile detectnet_v2_inference_profile() {
       "MODEL.kiln -i IMAGES -r OUT",
       {
           changed("inferencer_config.tlt_config.model", "",
-                  "a flag, not a key: -m MODEL (a .kiln file; TAO's .tlt cannot be read)", keep_rule),
+                  "a flag, not a key: -m MODEL (a .kiln file; TAO's .tlt cannot be read)"),
           unsupported("inferencer_config.tensorrt_config.*", "kiln runs its own model file (export writes ONNX and "
                                                              "INT8 caches for TensorRT)"),
-          changed("inferencer_config.target_classes", "", model, keep_rule),
-          changed("inferencer_config.image_width", "", model, keep_rule),
-          changed("inferencer_config.image_height", "", model, keep_rule),
-          changed("inferencer_config.image_channels", "", model, keep_rule),
-          changed("inferencer_config.stride", "", model, keep_rule),
-          changed("inferencer_config.batch_size", "", "a flag: --batch_size N", keep_rule),
-          changed("inferencer_config.gpu_index", "", "a flag: --gpus", keep_rule),
+          changed("inferencer_config.target_classes", "", model),
+          changed("inferencer_config.image_width", "", model),
+          changed("inferencer_config.image_height", "", model),
+          changed("inferencer_config.image_channels", "", model),
+          changed("inferencer_config.stride", "", model),
+          changed("inferencer_config.batch_size", "", "a flag: --batch_size N"),
+          changed("inferencer_config.gpu_index", "", "a flag: --gpus"),
           unsupported("inferencer_config.input_nodes", "TAO's graph node names have no kiln counterpart"),
           unsupported("inferencer_config.output_nodes", "TAO's graph node names have no kiln counterpart"),
           unsupported("bbox_handler_config.classwise_bbox_handler_config{}.clustering_config.*",

@@ -147,18 +147,11 @@ void KilnYaml::set_block(const std::string& pattern, const std::vector<std::stri
   at(pattern, subs, line, &schema_path);
 }
 
-bool KilnYaml::has(const std::string& pattern, const std::vector<std::string>& subs) const {
+bool KilnYaml::has(const std::string& path) const {
   const Node* node = &root_;
-  size_t sub = 0;
-  for (std::string name : split_dots(pattern)) {
-    const bool indexed = name.size() > 2 && (name.substr(name.size() - 2) == "[]" || name.substr(name.size() - 2) == "{}");
-    if (indexed) name.resize(name.size() - 2);
+  for (const std::string& name : split_dots(path)) {
     node = node->find(name);
     if (!node) return false;
-    if (indexed) {
-      if (sub >= subs.size() || std::stoul(subs[sub]) >= node->children.size()) return false;
-      node = &node->children[std::stoul(subs[sub++])];
-    }
   }
   return true;
 }

@@ -22,7 +22,7 @@ class KilnYaml {
            int line);
   // An empty map at `pattern` (TAO's `cov {}`), unless it already has keys.
   void set_block(const std::string& pattern, const std::vector<std::string>& subs, int line);
-  bool has(const std::string& pattern, const std::vector<std::string>& subs = {}) const;
+  bool has(const std::string& path) const;  // a plain dotted path ("model_config.use_batch_norm")
   // A comment line written above the key (created empty if it does not exist yet).
   void comment(const std::string& pattern, const std::vector<std::string>& subs, const std::string& text);
   // A comment above everything.

@@ -1,11 +1,10 @@
 #include "kiln/runtime/tensorboard.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 
 #include "kiln/common/crc32c.h"
+#include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "tensorboard_event.pb.h"
 
@@ -14,12 +13,6 @@ namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
-  return name;
 }
 
 void put_le(std::string& out, uint64_t v, int bytes) {
