@@ -20,7 +20,7 @@ job=${job%%;*}
 echo "submitted job $job"
 wait_for_job "$job" 300
 # No accounting: scontrol knows the job for MinJobAge seconds after it ends.
-state=$(scontrol -o show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+state=$(job_field "$job" JobState)
 echo "job $job ended: JobState=${state:-unknown}"
 log=$out/logs/slurm-$job.out
 if [ ! -f "$log" ]; then

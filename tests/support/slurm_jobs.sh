@@ -2,18 +2,41 @@
 # from a login node in a namespace). Sourced after the suite's common.sh, which defines fail. Each suite says how a
 # Slurm client command reaches its cluster by defining slurm_cmd, e.g. `slurm_cmd() { "$@"; }` on this host.
 
-# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ...); empty once Slurm forgot the job.
-job_field() {
-  slurm_cmd scontrol -o show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -n1 | cut -d= -f2 || true
+# job_record JOB: the job's line from `scontrol -o show job`; empty once Slurm forgot it (MinJobAge). A query that
+# fails for another reason (the controller busy or restarting) is asked again for up to 30 s: an empty answer must
+# mean the job is gone, never that slurmctld was slow to reply.
+job_record() {
+  local out deadline=$((SECONDS + 30))
+  until out=$(slurm_cmd scontrol -o show job "$1" 2>&1); do
+    grep -q 'Invalid job id' <<<"$out" && return 0
+    ((SECONDS < deadline)) || fail "scontrol show job $1 keeps failing: $out"
+    sleep 0.5
+  done
+  printf '%s\n' "$out"
 }
 
-# wait_for_job JOB SECONDS: until the job has left squeue (cancelled and failed after SECONDS).
+# job_field JOB FIELD: one field of the job's record (JobState, Restarts, ...); empty once Slurm forgot the job.
+job_field() {
+  local record
+  record=$(job_record "$1") || exit 1
+  grep -o "\b$2=[^ ]*" <<<"$record" | head -n1 | cut -d= -f2 || true
+}
+
+# wait_for_job JOB SECONDS: until the job has ended (a final JobState, or forgotten by Slurm); cancelled and failed
+# after SECONDS. The states it passed through are printed, e.g. "job 5: PENDING RUNNING COMPLETED".
 wait_for_job() {
-  local job=$1 deadline=$((SECONDS + $2))
-  while slurm_cmd squeue -h -j "$job" 2>/dev/null | grep -q .; do
+  local job=$1 deadline=$((SECONDS + $2)) state seen=""
+  while :; do
+    state=$(job_field "$job" JobState)
+    [ "$state" = "${seen##* }" ] || seen="$seen $state"
+    case $state in
+      "" | COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
+        echo "job $job:$seen"
+        return 0 ;;
+    esac
     if ((SECONDS > deadline)); then
       slurm_cmd scancel "$job" || true
-      fail "job $job still in squeue after $2 s"
+      fail "job $job has not ended after $2 s (states:$seen)"
     fi
     sleep 1
   done
@@ -52,7 +75,7 @@ expect_requeued_and_resumed() {
   grep -q 'interrupted by signal 10 (SIGUSR1) after step' "$log" || fail "$log: the ranks did not stop on USR1"
   grep -q "kiln: job $job stopped at a checkpoint before its time limit; requeueing it" "$log" ||
     fail "$log: the script did not requeue the job"
-  grep -q 'Resuming from' "$log" || fail "$log: the requeued job did not resume from the checkpoint"
+  grep -q 'Resuming from' "$log" || fail "$log: the requeued job (now $state) did not resume from the checkpoint"
   last=$(grep -o 'Execution status: [A-Z]*' "$log" | tail -n1)
   [ "$last" = "Execution status: PASS" ] || { tail -n 40 "$log" >&2; fail "$log: the requeued job ended with '$last'"; }
   [ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
