@@ -66,17 +66,25 @@ warn_and_requeue() {
 
 # expect_requeued_and_resumed JOB LOG: the job's LOG tells the whole story (the ranks stopped on USR1 with a
 # checkpoint, the script requeued the job, the requeued job resumed from it and passed) and it ended COMPLETED.
+# Whatever fails, the requeued run's own output (all that follows the requeue line) and Slurm's record are shown.
 expect_requeued_and_resumed() {
-  local job=$1 log=$2 state last
-  state=$(job_field "$job" JobState)
-  [ -f "$log" ] || fail "job $job ($state) wrote no $log"
+  local job=$1 log=$2 state record requeued="kiln: job $1 stopped at a checkpoint before its time limit; requeueing it"
+  record=$(job_record "$job")
+  state=$(grep -o '\bJobState=[^ ]*' <<<"$record" | cut -d= -f2 || true)
+  [ -f "$log" ] || fail "job $job (${state:-forgotten}) wrote no $log"
   echo "----- $log (the lines that tell the story)"
   grep -E 'interrupted by signal|requeueing|Resuming from|Execution status' "$log" || true
   grep -q 'interrupted by signal 10 (SIGUSR1) after step' "$log" || fail "$log: the ranks did not stop on USR1"
-  grep -q "kiln: job $job stopped at a checkpoint before its time limit; requeueing it" "$log" ||
-    fail "$log: the script did not requeue the job"
-  grep -q 'Resuming from' "$log" || fail "$log: the requeued job (now $state) did not resume from the checkpoint"
-  last=$(grep -o 'Execution status: [A-Z]*' "$log" | tail -n1)
-  [ "$last" = "Execution status: PASS" ] || { tail -n 40 "$log" >&2; fail "$log: the requeued job ended with '$last'"; }
-  [ "$state" = COMPLETED ] || fail "job $job ended in state '$state', expected COMPLETED"
+  grep -qF "$requeued" "$log" || fail "$log: the script did not requeue the job"
+  local after
+  after=$(sed -n "\|$requeued|,\$p" "$log" | tail -n +2)
+  resumed_fail() {
+    { echo "----- what the requeued job printed ($log, after the requeue line)"; tail -n 60 <<<"$after"
+      echo "----- scontrol show job $job"; tr ' ' '\n' <<<"$record" | grep -E '^(JobState|Reason|ExitCode|Restarts|RunTime)='
+    } >&2
+    fail "$*"
+  }
+  grep -q 'Resuming from' <<<"$after" || resumed_fail "$log: the requeued job (${state:-forgotten}) did not resume from the checkpoint"
+  grep -q 'Execution status: PASS' <<<"$after" || resumed_fail "$log: the requeued job did not pass"
+  [ "$state" = COMPLETED ] || resumed_fail "job $job ended in state '${state:-forgotten}', expected COMPLETED"
 }
