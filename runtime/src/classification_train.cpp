@@ -78,7 +78,7 @@ class ClassificationTask final : public TrainingTask {
 
   void prepare(const RunContext& run) override {
     run_.emplace(run);
-    step_.emplace(run.net, run.optimizer, cfg_.regularizer, cfg_.label_smoothing, run.reducer);
+    step_.emplace(run.net, run.optimizer, cfg_.regularizer, cfg_.label_smoothing, run.reducer, run.amp);
   }
 
   std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) override {

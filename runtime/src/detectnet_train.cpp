@@ -91,7 +91,7 @@ class DetectnetTask final : public TrainingTask {
   }
   void prepare(const RunContext& run) override {
     run_.emplace(run);
-    step_.emplace(run.net, run.optimizer, cfg_.regularizer, 0.0, run.reducer);
+    step_.emplace(run.net, run.optimizer, cfg_.regularizer, 0.0, run.reducer, run.amp);
   }
 
   std::unique_ptr<EpochSteps> epoch(int64_t epoch, const std::vector<size_t>& indices) override {

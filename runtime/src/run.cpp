@@ -82,6 +82,7 @@ struct Run::Loop {
   RunStart start;
   TrainState state;
   std::unique_ptr<collectives::GradientReducer> reducer;
+  MixedPrecision amp;  // train_config.amp / --use_amp
   std::optional<CheckpointContent> content;
   std::optional<CheckpointWriter> writer;  // rank 0
   std::optional<TrainingBoard> board;      // TensorBoard event files (rank 0, when the visualizer is on)
@@ -133,19 +134,22 @@ struct Run::Loop {
   void set_up_model(const networks::Architecture& arch) {
     start = start_run(run.results_, s.pretrained_model_path, arch, s.freeze_blocks, s.optimizer,
                       schedule.at(0, total_steps), static_cast<uint64_t>(s.random_seed));
+    amp = MixedPrecision::from_config(s.amp, dist.device());
     if (start.latest) resume();
     move_run_to(start, dist.device());  // restored on the CPU, then moved
     reducer = make_reducer(dist, *start.net, start.params, s.data_parallel);
     if (state.position.steps > 0) restore_epoch_position();
     content = CheckpointContent{start.net.get(), start.optimizer.get(), &state, s.spec_yaml, task.class_names(),
                                 dist.world_size(), global_batch};
-    task.prepare(RunContext{dist, run.results_, dist.device(), *start.net, *start.optimizer, reducer.get()});
+    task.prepare(RunContext{dist, run.results_, dist.device(), *start.net, *start.optimizer, reducer.get(), &amp});
   }
 
   void resume() {
     state = resume_from(*start.latest, *start.source, *start.net, *start.optimizer);
     dist.set_step(state.global_step);  // a failure before the first step is named at this step, not at 0
     task.restore(start.source->meta);
+    if (LossScaler* scaler = amp.scaler(); scaler && start.source->meta.contains("amp"))
+      scaler->restore(start.source->meta.at("amp"));
     log::info(log::cat("Resuming from ", *start.latest, " (epoch ", state.epoch,
                        state.position.steps > 0 ? log::cat(" + ", state.position.steps, " step(s)") : "", ", step ",
                        state.global_step, ")"));
@@ -199,13 +203,20 @@ struct Run::Loop {
     return flags;
   }
 
+  // What a checkpoint holds beyond the weights, optimizer and position: the task's extra state, and the fp16 loss scale.
+  nlohmann::json checkpoint_extra() const {
+    nlohmann::json extra = task.checkpoint_extra();
+    if (const LossScaler* scaler = amp.scaler()) extra["amp"] = scaler->state();
+    return extra;
+  }
+
   // Rank 0 hands the checkpoint to the background writer; returns its path. Training pauses for the copy, and for
   // the previous write when checkpoints come faster than the disk takes them.
   std::string save(const std::string& kind) {
     const auto t0 = Clock::now();
     writer->wait();
     const double waited = seconds_since(t0);
-    content->extra = task.checkpoint_extra();
+    content->extra = checkpoint_extra();
     CheckpointSnapshot snapshot(*content);
     const double copied = seconds_since(t0) - waited;
     const std::string path = writer->save(checkpoint_file_name(run.results_, *content), std::move(snapshot));
@@ -261,6 +272,7 @@ struct Run::Loop {
                          ", compression ", s.data_parallel.gradient_compression,
                          s.data_parallel.linear_lr_scaling ? ", learning rate scaled linearly by ranks" : ""));
     log::info("Optimizer: " + s.optimizer.name + ", LR schedule " + schedule.describe());
+    if (amp.enabled()) log::info("Mixed precision: " + amp.describe());
     if (status)
       status->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
                     {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}});
@@ -417,7 +429,7 @@ struct Run::Loop {
   void finish() {
     if (dist.is_root()) {
       writer->wait();
-      content->extra = task.checkpoint_extra();
+      content->extra = checkpoint_extra();
       save_final_model(run.results_, *content);
       status->write(StatusLog::Status::kSuccess, "Training finished successfully.",
                     {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}, {"kpi", task.final_kpi(state.history)}});

@@ -6,6 +6,7 @@
 #include <torch/optim/sgd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "kiln/common/log.h"
 
@@ -54,8 +55,13 @@ std::vector<at::Tensor> trainable_parameters(networks::Network& net, const std::
 }
 
 TrainStep::TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg,
-                     double label_smoothing, collectives::GradientReducer* reducer)
-    : net_(net), optimizer_(optimizer), reg_(reg), label_smoothing_(label_smoothing), reducer_(reducer) {
+                     double label_smoothing, collectives::GradientReducer* reducer, MixedPrecision* amp)
+    : net_(net),
+      optimizer_(optimizer),
+      reg_(reg),
+      label_smoothing_(label_smoothing),
+      reducer_(reducer),
+      amp_(amp && amp->enabled() ? amp : nullptr) {
   if (reg_.type == "None" || reg_.weight_decay == 0) return;
   for (auto& p : net.named_parameters()) {
     const std::string& name = p.key();
@@ -64,6 +70,13 @@ TrainStep::TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer,
     if (is_weight && p.value().requires_grad() && ((dim == 4 && reg_.conv) || (dim == 2 && reg_.dense)))
       reg_weights_.push_back(p.value());
   }
+}
+
+std::vector<at::Tensor> TrainStep::optimized_parameters() const {
+  std::vector<at::Tensor> params;
+  for (const auto& group : optimizer_.param_groups())
+    params.insert(params.end(), group.params().begin(), group.params().end());
+  return params;
 }
 
 // Added to the gradients, as PyTorch's weight_decay does, but only for the layer types in scope.
@@ -81,9 +94,16 @@ void TrainStep::regularize() {
 at::Tensor TrainStep::step(const std::function<at::Tensor()>& forward_loss, double lr) {
   set_lr(optimizer_, lr);
   optimizer_.zero_grad();
-  at::Tensor loss = forward_loss();
-  loss.backward();  // with a reducer, buckets are all-reduced while this runs
+  at::Tensor loss;
+  {
+    std::optional<MixedPrecision::Region> autocast;
+    if (amp_) autocast.emplace(*amp_);
+    loss = forward_loss();
+  }
+  LossScaler* scaler = amp_ ? amp_->scaler() : nullptr;
+  (scaler ? scaler->scale_loss(loss) : loss).backward();  // with a reducer, buckets are all-reduced while this runs
   if (reducer_) reducer_->finalize();
+  if (scaler && !scaler->unscale_and_update(optimized_parameters())) return loss;  // overflow: the step is skipped
   regularize();
   optimizer_.step();
   return loss;

@@ -334,6 +334,7 @@ Field training_config() {
              "TAO's loss scaling for mixed precision. Accepted and ignored: kiln trains in fp32."),
        integer("n_workers", 2, "Data loader threads per rank (kiln addition).", 0, 64),
        detail::visualizer_group(),
+       detail::amp_group(),
        detail::data_parallel_group("none: the rates as written, as TAO's DetectNet_v2; linear: min and max "
                                    "learning rates × ranks (docs/specs.md, 'Learning rate and ranks').",
                                    "Multi-rank training (kiln addition; ignored on one rank).")}),

@@ -31,6 +31,23 @@ Field visualizer_group() {
                "TensorBoard logs, as TAO's visualizer (docs/formats.md, 'TensorBoard event files').");
 }
 
+Field amp_group() {
+  return group(
+      "amp",
+      {boolean("enabled", false,
+               "Automatic mixed precision: the forward pass and loss run under autocast (matrix products and "
+               "convolutions in 16-bit floats), weights, gradients and the optimizer stay float32. --use_amp sets it."),
+       enumeration("dtype", {"auto", "bf16", "fp16"}, std::string("auto"),
+                   "16-bit type of autocast. auto: fp16 with dynamic loss scaling on a GPU (TAO's AMP), bf16 on a "
+                   "CPU (CPU autocast has no fp16)."),
+       real("initial_loss_scale", 65536.0, "fp16: the loss scale to start from (dynamic loss scaling).", 1, 1e30),
+       integer("loss_scale_growth_interval", 2000,
+               "fp16: the loss scale doubles after this many steps without an overflow; an overflow skips the step "
+               "and halves it.",
+               1, 1e9)},
+      "Mixed precision training (kiln addition; TAO's --use_amp flag).");
+}
+
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields) {
   auto at = std::find_if(fields.begin(), fields.end(), [](const Field& f) { return f.name == "checkpoint_interval"; });
   if (at == fields.end()) throw std::logic_error("with_checkpoint_fields: no checkpoint_interval field");

@@ -14,6 +14,10 @@ Field data_parallel_group(std::string lr_scaling_doc, std::string doc);
 // visualizer block: enabled, num_images; DetectNet_v2's logging frequencies, which kiln gives both tasks).
 Field visualizer_group();
 
+// train_config.amp / training_config.amp: automatic mixed precision (autocast in bf16 or fp16, fp32 master weights,
+// dynamic loss scaling for fp16); the launcher's --use_amp sets enabled (docs/mixed_precision.md).
+Field amp_group();
+
 // `fields` with the step- and time-based checkpoint keys (checkpoint_interval_steps, checkpoint_interval_minutes,
 // checkpoints_to_keep) inserted after its checkpoint_interval, where a reader of the spec's docs looks for them.
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields);

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Golden reference for tests/golden/lenet5_sgd_test.cpp: two SGD steps (lr 0.01, momentum 0.9, L2 5e-4 on conv and
 linear weights only, as kiln's reg_config scope "Conv2D,Dense") of bench/reference's LeNet5, written as .npy:
-initial weights, the batches, and the weights after each step. Usage: lenet5_sgd_step.py OUT_DIR"""
-import os, sys, numpy as np, torch, torch.nn.functional as F
+initial weights, the batches, and the weights after each step. With `bf16`, the forward pass and the loss run under
+torch.autocast('cpu', torch.bfloat16), as PyTorch's AMP recipe has it (backward and the step outside).
+Usage: lenet5_sgd_step.py OUT_DIR [bf16]"""
+import contextlib, os, sys, numpy as np, torch, torch.nn.functional as F
 
 out = sys.argv[1]
+amp = len(sys.argv) > 2 and sys.argv[2] == "bf16"
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(1234)
 torch.set_num_threads(1)
@@ -27,7 +30,10 @@ opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": no_de
 for step in range(2):
     x = torch.randn(64, 1, 28, 28); y = torch.randint(0, 10, (64,))
     np.save(os.path.join(out, f"x{step}.npy"), x.numpy()); np.save(os.path.join(out, f"y{step}.npy"), y.numpy())
-    opt.zero_grad(); loss = F.cross_entropy(m(x), y); loss.backward(); opt.step()
+    opt.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16) if amp else contextlib.nullcontext():
+        loss = F.cross_entropy(m(x), y)
+    loss.backward(); opt.step()
     np.save(os.path.join(out, f"loss{step}.npy"), np.array([loss.item()], dtype=np.float32))
     for name, p in m.named_parameters():
         np.save(os.path.join(out, f"step{step}." + name + ".npy"), p.detach().numpy())

@@ -4,6 +4,11 @@
 // LibTorch (like third_party_begin.h and stb).
 #pragma once
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/DeviceType.h>
+#include <c10/core/ScalarType.h>
+#include <torch/version.h>
+
 #include <variant>
 
 namespace kiln::torch_compat {
@@ -37,5 +42,34 @@ template <class Options>
 void use_classic_tcpstore(Options& o) {
   detail::classic_tcpstore(o, 0);
 }
+
+// Autocast's thread-local switch and 16-bit type for one device type (CPU or CUDA). LibTorch 2.4 made them
+// functions of the device type (set_autocast_enabled(kCPU, …)) and deprecated the per-device ones that 1.13 has
+// (set_cpu_enabled, and set_enabled for CUDA), which a later release may drop: the one version test in this header.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+inline bool autocast_enabled(c10::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
+inline at::ScalarType autocast_dtype(c10::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
+inline void set_autocast(c10::DeviceType type, bool enabled, at::ScalarType dtype) {
+  at::autocast::set_autocast_enabled(type, enabled);
+  at::autocast::set_autocast_dtype(type, dtype);
+}
+#else
+inline bool autocast_enabled(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+inline at::ScalarType autocast_dtype(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype()
+                                       : at::autocast::get_autocast_cpu_dtype();
+}
+inline void set_autocast(c10::DeviceType type, bool enabled, at::ScalarType dtype) {
+  if (type == c10::DeviceType::CUDA) {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+}
+#endif
 
 }  // namespace kiln::torch_compat

@@ -46,6 +46,7 @@ struct DetectnetConfig {
   int64_t batch_size = 8, n_epochs = 120, random_seed = 42;
   CheckpointPolicy checkpoints{10};
   VisualizerConfig visualizer;
+  AmpConfig amp;
   int n_workers = 2;
   LrSchedule schedule;
   OptimizerConfig optimizer;

@@ -12,6 +12,7 @@
 #include "kiln/networks/network.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/loader.h"
+#include "kiln/runtime/mixed_precision.h"
 #include "kiln/runtime/schedule.h"
 #include "kiln/specs/spec.h"
 
@@ -70,6 +71,7 @@ struct ClassificationConfig {
   int64_t batch_size = 64, n_epochs = 10, n_workers = 2, random_seed = 42;
   CheckpointPolicy checkpoints;
   VisualizerConfig visualizer;
+  AmpConfig amp;
   std::string pretrained_model_path;
   double label_smoothing = 0;
   OptimizerConfig optimizer;

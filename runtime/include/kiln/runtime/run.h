@@ -28,6 +28,7 @@
 #include "kiln/networks/network.h"
 #include "kiln/runtime/annotate.h"
 #include "kiln/runtime/experiment.h"
+#include "kiln/runtime/mixed_precision.h"
 #include "kiln/runtime/report.h"
 #include "kiln/runtime/results_layout.h"
 #include "kiln/runtime/schedule.h"
@@ -46,6 +47,7 @@ struct RunSettings {
   std::string batch_size_key;  // the spec key, for messages
   CheckpointPolicy checkpoints;
   VisualizerConfig visualizer;
+  AmpConfig amp;
   int64_t validation_period = 1, first_validation_epoch = 1;
   std::string n_epochs_key = "n_epochs", first_validation_epoch_key = "first_validation_epoch";  // for messages
   LrSchedule schedule;  // before any linear scaling by ranks
@@ -66,6 +68,7 @@ RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::
   s.batch_size_key = std::move(batch_size_key);
   s.checkpoints = cfg.checkpoints;
   s.visualizer = cfg.visualizer;
+  s.amp = cfg.amp;
   s.validation_period = cfg.validation_period;
   s.schedule = cfg.schedule;
   s.optimizer = cfg.optimizer;
@@ -111,6 +114,7 @@ struct RunContext {
   networks::Network& net;
   torch::optim::Optimizer& optimizer;
   collectives::GradientReducer* reducer;  // nullptr on one rank
+  MixedPrecision* amp;                    // the run's mixed precision (off unless train_config.amp / --use_amp)
 };
 
 // One batch's contribution to the epoch's metrics.

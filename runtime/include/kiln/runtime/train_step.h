@@ -13,6 +13,7 @@
 #include "kiln/collectives/reducer.h"
 #include "kiln/networks/network.h"
 #include "kiln/runtime/experiment.h"
+#include "kiln/runtime/mixed_precision.h"
 #include "kiln/runtime/model_file.h"
 
 namespace kiln::runtime {
@@ -33,22 +34,26 @@ struct StepResult {
 
 class TrainStep {
  public:
-  // `reducer` (data-parallel runs) averages gradients across ranks between backward and the optimizer step.
+  // `reducer` (data-parallel runs) averages gradients across ranks between backward and the optimizer step. `amp`
+  // (when not null and enabled) runs the forward pass and the loss under autocast, and scales the loss for fp16.
   TrainStep(networks::Network& net, torch::optim::Optimizer& optimizer, RegularizerConfig reg, double label_smoothing,
-            collectives::GradientReducer* reducer = nullptr);
+            collectives::GradientReducer* reducer = nullptr, MixedPrecision* amp = nullptr);
   // Classification: cross-entropy (with label smoothing) of the network's logits.
   StepResult run(const at::Tensor& images, const at::Tensor& labels, double lr);
-  // Any loss: sets the LR, clears gradients, calls `forward_loss` (it runs the network and returns the scalar loss),
-  // backpropagates (gradients all-reduced by the reducer meanwhile), regularises and steps. Returns the loss.
+  // Any loss: sets the LR, clears gradients, calls `forward_loss` (it runs the network and returns the scalar loss;
+  // under autocast with AMP), backpropagates (gradients all-reduced by the reducer meanwhile), regularises and steps.
+  // With fp16 loss scaling a step whose gradients overflowed is skipped (LossScaler). Returns the loss.
   at::Tensor step(const std::function<at::Tensor()>& forward_loss, double lr);
 
  private:
   void regularize();
+  std::vector<at::Tensor> optimized_parameters() const;
   networks::Network& net_;
   torch::optim::Optimizer& optimizer_;
   RegularizerConfig reg_;
   double label_smoothing_;
   collectives::GradientReducer* reducer_;
+  MixedPrecision* amp_;
   std::vector<at::Tensor> reg_weights_;  // TAO's reg_config scope: conv (4-D) and dense (2-D) weights only
 };
 
