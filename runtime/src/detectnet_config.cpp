@@ -120,6 +120,7 @@ DetectnetConfig DetectnetConfig::from_spec(const specs::Spec& s) {
   c.checkpoints = read_checkpoint_policy(s, "training_config");
   c.visualizer = read_visualizer(s, "training_config");
   c.amp = read_amp(s, "training_config.amp");
+  c.memory_format = s.get_string("training_config.memory_format");
   c.n_workers = static_cast<int>(s.get_int(t + "n_workers"));
   c.random_seed = s.get_int("random_seed");
   const std::string lr = t + "learning_rate.soft_start_annealing_schedule.";

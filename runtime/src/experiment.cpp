@@ -88,6 +88,7 @@ ClassificationConfig ClassificationConfig::from_spec(const specs::Spec& spec) {
   c.checkpoints = read_checkpoint_policy(spec, "train_config");
   c.visualizer = read_visualizer(spec, "train_config");
   c.amp = read_amp(spec, "train_config.amp");
+  c.memory_format = spec.get_string("train_config.memory_format");
   c.pretrained_model_path = spec.get_string("train_config.pretrained_model_path");
   c.label_smoothing = spec.get_float("train_config.label_smoothing");
 

@@ -57,6 +57,16 @@ void move_run_to(RunStart& run, c10::Device device) {
   move_optimizer_state(*run.optimizer, device);
 }
 
+bool uses_channels_last(const std::string& memory_format, c10::Device device) {
+  return memory_format == "channels_last" || (memory_format == "auto" && device.is_cuda());
+}
+
+void to_channels_last(RunStart& run) {
+  at::NoGradGuard no_grad;
+  for (auto& p : run.net->parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 std::unique_ptr<collectives::GradientReducer> make_reducer(Distributed& dist, networks::Network& net,
                                                            const std::vector<at::Tensor>& params,
                                                            const DataParallelConfig& dp) {

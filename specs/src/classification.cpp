@@ -162,6 +162,7 @@ Field train_config() {
        one_of("lr_config", {step, soft_anneal, cosine}, "cosine", "Learning-rate schedule (per step)."),
        detail::visualizer_group(),
        detail::amp_group(),
+       detail::memory_format_field(),
        detail::data_parallel_group("none: learning_rate as written; linear: learning_rate × ranks, TAO's rule for "
                                    "classification (docs/specs.md, 'Learning rate and ranks').",
                                    "Multi-rank training (ignored on one rank).")}),

@@ -335,6 +335,7 @@ Field training_config() {
        integer("n_workers", 2, "Data loader threads per rank (kiln addition).", 0, 64),
        detail::visualizer_group(),
        detail::amp_group(),
+       detail::memory_format_field(),
        detail::data_parallel_group("none: the rates as written, as TAO's DetectNet_v2; linear: min and max "
                                    "learning rates × ranks (docs/specs.md, 'Learning rate and ranks').",
                                    "Multi-rank training (kiln addition; ignored on one rank).")}),

@@ -48,6 +48,13 @@ Field amp_group() {
       "Mixed precision training (kiln addition; TAO's --use_amp flag).");
 }
 
+Field memory_format_field() {
+  return enumeration("memory_format", {"auto", "channels_last", "contiguous"}, std::string("auto"),
+                     "Layout of convolution weights and activations while training (kiln addition). auto: "
+                     "channels_last (NHWC) on a GPU, contiguous (NCHW) on a CPU, where it is faster "
+                     "(docs/mixed_precision.md).");
+}
+
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields) {
   auto at = std::find_if(fields.begin(), fields.end(), [](const Field& f) { return f.name == "checkpoint_interval"; });
   if (at == fields.end()) throw std::logic_error("with_checkpoint_fields: no checkpoint_interval field");

@@ -18,6 +18,9 @@ Field visualizer_group();
 // dynamic loss scaling for fp16); the launcher's --use_amp sets enabled (docs/mixed_precision.md).
 Field amp_group();
 
+// train_config.memory_format / training_config.memory_format: auto | channels_last | contiguous.
+Field memory_format_field();
+
 // `fields` with the step- and time-based checkpoint keys (checkpoint_interval_steps, checkpoint_interval_minutes,
 // checkpoints_to_keep) inserted after its checkpoint_interval, where a reader of the spec's docs looks for them.
 std::vector<Field> with_checkpoint_fields(std::vector<Field> fields);

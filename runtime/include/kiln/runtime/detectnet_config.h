@@ -47,6 +47,7 @@ struct DetectnetConfig {
   CheckpointPolicy checkpoints{10};
   VisualizerConfig visualizer;
   AmpConfig amp;
+  std::string memory_format = "auto";
   int n_workers = 2;
   LrSchedule schedule;
   OptimizerConfig optimizer;

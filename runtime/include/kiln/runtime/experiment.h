@@ -72,6 +72,7 @@ struct ClassificationConfig {
   CheckpointPolicy checkpoints;
   VisualizerConfig visualizer;
   AmpConfig amp;
+  std::string memory_format = "auto";
   std::string pretrained_model_path;
   double label_smoothing = 0;
   OptimizerConfig optimizer;

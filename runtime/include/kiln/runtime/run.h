@@ -48,6 +48,7 @@ struct RunSettings {
   CheckpointPolicy checkpoints;
   VisualizerConfig visualizer;
   AmpConfig amp;
+  std::string memory_format = "auto";  // auto | channels_last | contiguous (run_start.h: uses_channels_last)
   int64_t validation_period = 1, first_validation_epoch = 1;
   std::string n_epochs_key = "n_epochs", first_validation_epoch_key = "first_validation_epoch";  // for messages
   LrSchedule schedule;  // before any linear scaling by ranks
@@ -69,6 +70,7 @@ RunSettings common_settings(const Config& cfg, std::string batch_size_key, std::
   s.checkpoints = cfg.checkpoints;
   s.visualizer = cfg.visualizer;
   s.amp = cfg.amp;
+  s.memory_format = cfg.memory_format;
   s.validation_period = cfg.validation_period;
   s.schedule = cfg.schedule;
   s.optimizer = cfg.optimizer;
