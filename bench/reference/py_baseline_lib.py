@@ -20,8 +20,21 @@ class LeNet5(nn.Module):
     def forward(s, x):
         x = F.max_pool2d(F.relu(s.c1(x)), 2); x = F.max_pool2d(F.relu(s.c2(x)), 2)
         return s.f3(F.relu(s.f2(F.relu(s.f1(x.flatten(1))))))
+class SmallResNet(nn.Module):
+    """torchvision's BasicBlock ResNet with `blocks` per stage at widths w, 2w, 4w, 8w, the 1-channel 3x3 stride-1 stem
+    and no max-pool: kiln's resnet with model_config.n_layers / width (resnet10w16 is kiln's ResNet sample spec)."""
+    def __init__(s, blocks, w):
+        super().__init__(); B = torchvision.models.resnet.BasicBlock; s.stem = nn.Sequential(
+            nn.Conv2d(1, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)); layers, c = [], w
+        for i, n in enumerate(blocks):
+            out, stride = w << i, 1 if i == 0 else 2
+            down = None if stride == 1 and c == out else nn.Sequential(nn.Conv2d(c, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+            layers += [B(c, out, stride, down)] + [B(out, out) for _ in range(n - 1)]; c = out
+        s.body = nn.Sequential(*layers); s.fc = nn.Linear(c, 10)
+    def forward(s, x): return s.fc(torch.flatten(F.adaptive_avg_pool2d(s.body(s.stem(x)), 1), 1))
 def model(arch):
     if arch == "lenet5": return LeNet5()
+    if arch == "resnet10w16": return SmallResNet([1, 1, 1, 1], 16)
     m = torchvision.models.resnet18(num_classes=10); m.conv1 = nn.Conv2d(1, 64, 3, 1, 1, bias=False); m.maxpool = nn.Identity(); return m
 def accuracy(m, xte, yte):
     m.eval(); c = 0

@@ -255,7 +255,8 @@ Imported import_tao_spec(const std::string& file, Network network, Kind kind, co
   using namespace detail;
   const std::string text = read_file(file);
   const auto profiles = all_profiles();
-  const Profile& profile = pick(profiles, network, kind, top_level_keys(file, text), file);
+  const auto top_level = top_level_keys(file, text);  // named: GCC 14 takes a temporary argument for a dangling risk
+  const Profile& profile = pick(profiles, network, kind, top_level, file);
   const std::vector<TaoEntry> entries = read_tao_text(file, text, *profile.tao);
 
   Imported result;
