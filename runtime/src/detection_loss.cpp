@@ -70,9 +70,12 @@ void ObjectiveWeights::load_state(const std::vector<double>& state) {
   for (size_t c = 0; c < C; ++c) cov_[c] = static_cast<float>(state[c]), bbox_[c] = static_cast<float>(state[C + c]);
 }
 
-DetectionCost detection_cost(const at::Tensor& cov_pred, const at::Tensor& bbox_pred, const at::Tensor& cov_target,
-                             const at::Tensor& bbox_target, const at::Tensor& cov_norm,
+DetectionCost detection_cost(const at::Tensor& cov_pred_in, const at::Tensor& bbox_pred_in,
+                             const at::Tensor& cov_target, const at::Tensor& bbox_target, const at::Tensor& cov_norm,
                              const DetectionCostConfig& config, const ObjectiveWeights& weights) {
+  // The objective in float32 whatever the heads computed in (bf16/fp16 under mixed precision), as autocast keeps
+  // losses: the log of a coverage near 0 or 1 needs float32's precision.
+  const at::Tensor cov_pred = cov_pred_in.to(at::kFloat), bbox_pred = bbox_pred_in.to(at::kFloat);
   const int64_t C = static_cast<int64_t>(config.classes.size());
   if (cov_pred.dim() != 4 || cov_pred.size(1) != C || bbox_pred.size(1) != 4 * C ||
       !cov_target.sizes().equals(cov_pred.sizes()) || !bbox_target.sizes().equals(bbox_pred.sizes()) ||
