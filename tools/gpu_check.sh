@@ -64,7 +64,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-START=${KILN_GPU_CHECK_START:-$(date +%s)}
+START=${GPU_CHECK_START:-$(date +%s)}
 log() { echo "gpu_check [$(($(date +%s) - START))s]: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -99,10 +99,10 @@ HIDDEN=(
   /usr/lib/x86_64-linux-gnu/pkgconfig/yaml-cpp.pc /usr/lib/x86_64-linux-gnu/pkgconfig/zlib.pc
   /usr/share/pkgconfig/nlohmann_json.pc /usr/share/pkgconfig/CLI11.pc
 )
-if [ "$HIDE" = 1 ] && [ -z "${KILN_GPU_CHECK_IN_NS:-}" ]; then
+if [ "$HIDE" = 1 ] && [ -z "${GPU_CHECK_IN_NS:-}" ]; then
   [ "$(id -u)" -eq 0 ] || die "--hide-system-deps needs root (unshare -m); --no-hide-system-deps builds without"
   command -v unshare >/dev/null || die "--hide-system-deps needs unshare (util-linux)"
-  export KILN_GPU_CHECK_IN_NS=1 KILN_GPU_CHECK_START=$START PYTHON
+  export GPU_CHECK_IN_NS=1 GPU_CHECK_START=$START PYTHON
   exec unshare -m --propagation private -- "$0" "${ARGS[@]}"
 fi
 
@@ -121,7 +121,7 @@ secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 tail_of() { [ -f "$1" ] && tail -n 5 "$1" | tr '\n|' '  ' | cut -c1-300; }  # a log's last lines, for a table cell
 
-if [ -n "${KILN_GPU_CHECK_IN_NS:-}" ]; then
+if [ -n "${GPU_CHECK_IN_NS:-}" ]; then
   : >"$OUT_DIR/hidden_paths.txt"
   for p in "${HIDDEN[@]}"; do
     if [ -d "$p" ] && [ ! -L "$p" ]; then
@@ -153,7 +153,7 @@ command -v nvcc >/dev/null || [ ! -x /usr/local/cuda/bin/nvcc ] || export PATH=/
   echo "python: $PYTHON, torch $("$PYTHON" -c 'import torch; print(torch.__version__, torch.version.cuda)')"
   echo "torch prefix: $TORCH_PREFIX"; echo "cmake: $(cmake --version | head -1)"; echo "c++: $(c++ --version | head -1)"
   echo "nvcc: $(command -v nvcc >/dev/null && nvcc --version | tail -1 || echo none)"
-  echo "hidden system deps: $([ -n "${KILN_GPU_CHECK_IN_NS:-}" ] && echo yes || echo no)"
+  echo "hidden system deps: $([ -n "${GPU_CHECK_IN_NS:-}" ] && echo yes || echo no)"
   echo "carried: $(du -sh "$CARRY" | cut -f1) ($CARRY)"
 } >"$OUT_DIR/environment.txt"
 log "$(tr '\n' ';' <"$OUT_DIR/environment.txt")"
@@ -191,7 +191,7 @@ else
 fi
 
 # --- 2. kiln, lean -------------------------------------------------------------------------------------------------
-KILN_BUILD=$BUILD/kiln
+LEAN_BUILD=$BUILD/kiln
 NCCL_ARGS=()
 # pip's PyTorch brings its own NCCL (nvidia-nccl-cu*); kiln links the same one, so one NCCL is loaded.
 if [ "$GPU" = 1 ] && nccl_dir=$("$PYTHON" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null) &&
@@ -200,7 +200,7 @@ if [ "$GPU" = 1 ] && nccl_dir=$("$PYTHON" -c 'import nvidia.nccl as n; print(lis
   [ -z "$nccl_lib" ] || NCCL_ARGS=(-DNCCL_INCLUDE_DIR="$nccl_dir/include" -DNCCL_LIBRARY="$nccl_lib")
 fi
 configure_kiln() {  # configure_kiln [EXTRA CMAKE ARGS...]
-  cmake -S "$SRC" -B "$KILN_BUILD" "${CMAKE_COMMON[@]}" -DKILN_WITH_MPI=OFF -DKILN_WITH_PLOTS=OFF \
+  cmake -S "$SRC" -B "$LEAN_BUILD" "${CMAKE_COMMON[@]}" -DKILN_WITH_MPI=OFF -DKILN_WITH_PLOTS=OFF \
     -DKILN_WITH_PROTOBUF=OFF -DKILN_WITH_ONNX_EXPORT=OFF -DKILN_BUILD_TESTS=ON \
     -DCMAKE_PREFIX_PATH="$DEPS;$CARRY/deps;$TORCH_PREFIX" \
     -DBoost_DIR="$CARRY/deps/lib/x86_64-linux-gnu/cmake/Boost-1.74.0" "${NCCL_ARGS[@]}" "$@"
@@ -211,13 +211,13 @@ configure_kiln_retrying() {
   configure_kiln && return 0
   grep -q 'nvToolsExt' "$OUT_DIR/kiln_build.log" || return 1
   echo "gpu_check: configuring again with tools/gpu_check_nvtx.cmake (CUDA::nvToolsExt missing)"
-  rm -f "$KILN_BUILD/CMakeCache.txt"
+  rm -f "$LEAN_BUILD/CMakeCache.txt"
   configure_kiln -DCMAKE_PROJECT_kiln_INCLUDE="$SRC/tools/gpu_check_nvtx.cmake"
 }
 t0=$(now)
 build_ok=0
 if [ -f "$DEPS/.complete" ] && {
-  configure_kiln_retrying && cmake --build "$KILN_BUILD" -j "$JOBS" --target kiln kiln_test_collectives
+  configure_kiln_retrying && cmake --build "$LEAN_BUILD" -j "$JOBS" --target kiln kiln_test_collectives
 } >"$OUT_DIR/kiln_build.log" 2>&1; then
   build_s=$(secs "$t0")
   # Where CMake found each carried dependency: all of them in the carried folder or in $DEPS.
@@ -225,11 +225,11 @@ if [ -f "$DEPS/.complete" ] && {
   outside=
   for var in yaml-cpp_DIR Boost_DIR boost_headers_DIR nlohmann_json_DIR CLI11_DIR GTest_DIR ZLIB_INCLUDE_DIR \
              ZLIB_LIBRARY_RELEASE STB_INCLUDE_DIR; do
-    value=$(sed -n "s/^$var:[A-Z]*=//p" "$KILN_BUILD/CMakeCache.txt")
+    value=$(sed -n "s/^$var:[A-Z]*=//p" "$LEAN_BUILD/CMakeCache.txt")
     echo "$var=$value" >>"$OUT_DIR/found_deps.txt"
     case $value in "$CARRY"/*|"$DEPS"/*) ;; *) outside="$outside $var=$value" ;; esac
   done
-  grep -E '^(NCCL_INCLUDE_DIR|NCCL_LIBRARY|Torch_DIR|CUDAToolkit_BIN_DIR)[:=]' "$KILN_BUILD/CMakeCache.txt" \
+  grep -E '^(NCCL_INCLUDE_DIR|NCCL_LIBRARY|Torch_DIR|CUDAToolkit_BIN_DIR)[:=]' "$LEAN_BUILD/CMakeCache.txt" \
     >>"$OUT_DIR/found_deps.txt" || true
   grep -E '^-- kiln: ' "$OUT_DIR/kiln_build.log" >>"$OUT_DIR/found_deps.txt" || true
   if [ -n "$outside" ]; then
@@ -244,15 +244,15 @@ if [ -f "$DEPS/.complete" ] && {
 else
   row "kiln lean build" FAIL "$(secs "$t0")" "" "" "kiln_build.log: $(tail_of "$OUT_DIR/kiln_build.log")"
 fi
-[ "$build_ok" != 1 ] || "$KILN_BUILD/kiln" info >"$OUT_DIR/kiln_info.txt" 2>&1 || true
-[ ! -f "$KILN_BUILD/compile_commands.json" ] || cp "$KILN_BUILD/compile_commands.json" "$OUT_DIR/"
+[ "$build_ok" != 1 ] || "$LEAN_BUILD/kiln" info >"$OUT_DIR/kiln_info.txt" 2>&1 || true
+[ ! -f "$LEAN_BUILD/compile_commands.json" ] || cp "$LEAN_BUILD/compile_commands.json" "$OUT_DIR/"
 grep -E '(/(common|specs|cluster|collectives|networks|runtime|migrate|launcher)/[^ ]*): warning:' \
   "$OUT_DIR/kiln_build.log" >"$OUT_DIR/kiln_warnings.txt" 2>/dev/null || true
 
 # --- 3. NCCL backend tests -----------------------------------------------------------------------------------------
 if [ "$build_ok" = 1 ]; then
   t0=$(now)
-  if timeout 120 "$KILN_BUILD/tests/kiln_test_collectives" --gtest_filter='NcclBackend.*' --gtest_brief=0 \
+  if timeout 120 "$LEAN_BUILD/tests/kiln_test_collectives" --gtest_filter='NcclBackend.*' --gtest_brief=0 \
        >"$OUT_DIR/nccl_tests.log" 2>&1; then
     # One line per test with its time; WithoutNcclFactoriesSayWhy is skipped whenever NCCL is compiled in.
     passed=$(grep -cE '^\[       OK \] NcclBackend\.\w+ \(' "$OUT_DIR/nccl_tests.log" || true)
@@ -279,7 +279,7 @@ fi
 DATA=$CARRY/data/fashion-mnist
 SPEC=$SRC/specs/samples/classification_resnet_fmnist.yaml
 # The sample on the carried data; validated every epoch so that a run stopped early still has an accuracy.
-KILN_OVERRIDES=(
+SAMPLE_OVERRIDES=(
   "dataset_config.train.images=$DATA/train-images-idx3-ubyte.gz" "dataset_config.train.labels=$DATA/train-labels-idx1-ubyte.gz"
   "dataset_config.val.images=$DATA/t10k-images-idx3-ubyte.gz" "dataset_config.val.labels=$DATA/t10k-labels-idx1-ubyte.gz"
   "eval_config.validation_period_during_training=1"
@@ -304,7 +304,7 @@ run_kiln() {
   if [ "$limit" -lt 20 ]; then row "$name" skipped 0 "" "" "no time left in the ${BUDGET}s budget"; return; fi
   rm -rf "${OUT_DIR:?}/$name"
   t0=$(now)
-  timeout -k 10 "$limit" "$KILN_BUILD/kiln" classification train -e "$SPEC" -r "$OUT_DIR/$name" "$@" \
+  timeout -k 10 "$limit" "$LEAN_BUILD/kiln" classification train -e "$SPEC" -r "$OUT_DIR/$name" "$@" \
     >"$OUT_DIR/$name.log" 2>&1 || rc=$?
   nums=$(kiln_numbers "$OUT_DIR/$name" 2>/dev/null) || nums=""
   IFS=';' read -r ips ips2 acc epochs <<<"$nums"
@@ -338,7 +338,7 @@ print(round(r["images_per_s"]), r["images_per_s_after_first_epoch"] and round(r[
 }
 
 if [ "$GPU" = 1 ]; then
-  GPU_OVERRIDES=("${KILN_OVERRIDES[@]}" "train_config.n_epochs=$EPOCHS" "train_config.checkpoint_interval=$EPOCHS"
+  GPU_OVERRIDES=("${SAMPLE_OVERRIDES[@]}" "train_config.n_epochs=$EPOCHS" "train_config.checkpoint_interval=$EPOCHS"
                  "train_config.n_workers=4")
   run_kiln kiln_gpu_fp32 --gpus 1 "${GPU_OVERRIDES[@]}"
   run_kiln kiln_gpu_amp --gpus 1 --use_amp "${GPU_OVERRIDES[@]}"
@@ -346,7 +346,7 @@ if [ "$GPU" = 1 ]; then
   run_eager eager_gpu_bf16 --device cuda --epochs "$EPOCHS" --amp bf16
 else
   # A few steps on the CPU: the lean kiln trains and validates (and says it was built without plotting).
-  run_kiln kiln_cpu --device cpu "${KILN_OVERRIDES[@]}" train_config.n_epochs=1 train_config.checkpoint_interval=1 \
+  run_kiln kiln_cpu --device cpu "${SAMPLE_OVERRIDES[@]}" train_config.n_epochs=1 train_config.checkpoint_interval=1 \
     dataset_config.train.max_samples=1280 dataset_config.val.max_samples=1000
   run_eager eager_cpu --device cpu --epochs 1 --max-steps 10 --val-samples 1000
   for name in kiln_gpu_fp32 kiln_gpu_amp eager_gpu_fp32 eager_gpu_bf16; do row "$name" skipped 0 "" "" "no GPU"; done
