@@ -77,8 +77,7 @@ if [ -z "$PYTHON" ]; then
 fi
 [ -n "$PYTHON" ] || die "no Python that imports torch (set PYTHON=...)"
 GPU=0
-if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 &&
-   "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   GPU=1
 fi
 [ "$HIDE" != auto ] || HIDE=$((1 - GPU))
@@ -149,7 +148,8 @@ fi
 command -v nvcc >/dev/null || [ ! -x /usr/local/cuda/bin/nvcc ] || export PATH=/usr/local/cuda/bin:$PATH
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "host: $(hostname), $(nproc) cores"
-  echo "gpu: $([ $GPU = 1 ] && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo none)"
+  echo "gpu: $([ $GPU = 1 ] && { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
+                                  "$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0))'; } || echo none)"
   echo "python: $PYTHON, torch $("$PYTHON" -c 'import torch; print(torch.__version__, torch.version.cuda)')"
   echo "torch prefix: $TORCH_PREFIX"; echo "cmake: $(cmake --version | head -1)"; echo "c++: $(c++ --version | head -1)"
   echo "nvcc: $(command -v nvcc >/dev/null && nvcc --version | tail -1 || echo none)"
@@ -330,7 +330,8 @@ run_eager() {
     >"$OUT_DIR/$name.json" 2>"$OUT_DIR/$name.log" || rc=$?
   if [ "$rc" = 0 ]; then
     read -r ips ips2 acc < <("$PYTHON" -c 'import json, sys; r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-print(round(r["images_per_s"]), r["images_per_s_after_first_epoch"] and round(r["images_per_s_after_first_epoch"]), r["val_accuracy"])' "$OUT_DIR/$name.json")
+later = r["images_per_s_after_first_epoch"]
+print(round(r["images_per_s"]), round(later) if later else "n/a", r["val_accuracy"])' "$OUT_DIR/$name.json")
     row "$name" pass "$(secs "$t0")" "$ips" "$acc" "log $name.log, $name.json; img/s after epoch 1: $ips2"
   else
     row "$name" FAIL "$(secs "$t0")" "" "" "exit $rc$([ "$rc" = 124 ] && echo " (the ${limit}s limit)"): $(tail_of "$OUT_DIR/$name.log")"
