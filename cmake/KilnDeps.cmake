@@ -1,4 +1,18 @@
 # Third-party dependencies. All are Debian 12 packages (see setup.sh); CUDA/NCCL are optional.
+#
+# Features that need a dependency of their own can be left out (each ON by default, so the normal build has them
+# all). A build without one compiles an alternative source file in its place that says so when the feature is asked
+# for: a warning where the feature is a side output (plots), an error naming the option where it is the command
+# (export, spec import) or an explicit setting (visualizer.enabled, CPU ranks under MPI). The lean build of
+# tools/gpu_check.sh turns all four off (docs/gpu_check.md).
+option(KILN_WITH_MPI "MPI: the CPU backend of ranks started by mpirun/srun (a single process and --gpus 1 need none)" ON)
+option(KILN_WITH_PLOTS "PLplot: training_curves.png and pr_curves.png" ON)
+option(KILN_WITH_PROTOBUF "protobuf + protoc: TensorBoard event files and `kiln spec import`" ON)
+option(KILN_WITH_ONNX_EXPORT "ONNX export (libonnx; needs KILN_WITH_PROTOBUF)" ON)
+if(KILN_WITH_ONNX_EXPORT AND NOT KILN_WITH_PROTOBUF)
+  message(FATAL_ERROR "KILN_WITH_ONNX_EXPORT=ON needs KILN_WITH_PROTOBUF=ON (ONNX models are protobuf messages); "
+                      "turn both off, or both on")
+endif()
 find_package(Threads REQUIRED)
 find_package(Torch REQUIRED)            # libtorch-dev 1.13 (Debian 12), 2.6 (Debian 13: tools/check_libtorch2.sh) or a
                                         # LibTorch 2.x via CMAKE_PREFIX_PATH
@@ -7,16 +21,24 @@ if(POLICY CMP0167)                      # CMake 3.30+: Boost's own BoostConfig.c
   cmake_policy(SET CMP0167 NEW)
 endif()
 find_package(Boost 1.74 REQUIRED)       # Boost::headers (Asio is header-only)
-find_package(MPI REQUIRED COMPONENTS CXX)
+if(KILN_WITH_MPI)
+  find_package(MPI REQUIRED COMPONENTS CXX)
+endif()
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
 # protobuf (Debian's shared libprotobuf, the one LibTorch and libonnx link) and protoc: ONNX export, TensorBoard event
 # files (runtime/proto) and TAO's spec messages (migrate/proto).
-find_package(Protobuf REQUIRED)
+if(KILN_WITH_PROTOBUF)
+  find_package(Protobuf REQUIRED)
+endif()
 # PLplot (training-curve plots). Debian's plplot CMake package is incomplete; pkg-config is reliable.
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
+if(KILN_WITH_PLOTS)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(PLPLOT REQUIRED IMPORTED_TARGET plplot)
+endif()
+message(STATUS "kiln: MPI ${KILN_WITH_MPI}, plots ${KILN_WITH_PLOTS}, protobuf ${KILN_WITH_PROTOBUF}, "
+               "ONNX export ${KILN_WITH_ONNX_EXPORT}")
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
 
 # CUDA + NCCL: found automatically when present (e.g. /usr/local/cuda); compile/link only, no GPU needed.

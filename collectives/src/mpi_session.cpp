@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <string>
 
 #include "kiln/collectives/backends.h"
 #include "kiln/common/log.h"
@@ -82,6 +83,15 @@ MpiSession::~MpiSession() {
 bool MpiSession::active() {
   std::lock_guard<std::mutex> lock(g_mutex);
   return g_sessions > 0;
+}
+
+std::string mpi_library_version() {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(version, &len);  // allowed before MPI_Init
+  std::string v(version, static_cast<size_t>(len));
+  const auto cut = v.find_first_of(",\n");
+  return cut == std::string::npos ? v : v.substr(0, cut);
 }
 
 }  // namespace kiln::collectives

@@ -1,13 +1,13 @@
 #include "kiln/launcher/info.h"
 
 #include <ATen/Parallel.h>
-#include <mpi.h>
 #include <torch/version.h>
 #include <yaml-cpp/yaml.h>
 
 #include <sstream>
 #include <thread>
 
+#include "kiln/collectives/backends.h"
 #include "kiln/common/env_knobs.h"
 #include "kiln/export/onnxruntime.h"
 #include "kiln/networks/network.h"
@@ -20,15 +20,6 @@
 
 namespace kiln::launcher {
 namespace {
-
-std::string mpi_library() {
-  char version[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(version, &len);  // allowed before MPI_Init
-  std::string v(version, static_cast<size_t>(len));
-  const auto cut = v.find_first_of(",\n");
-  return cut == std::string::npos ? v : v.substr(0, cut);
-}
 
 std::string cuda_and_nccl(int* devices) {
   *devices = 0;
@@ -81,7 +72,7 @@ std::string info_text(bool verbose) {
   const std::string cuda = cuda_and_nccl(&gpus);
   os << "kiln " << KILN_VERSION << "\n";
   os << "  LibTorch   " << TORCH_VERSION << "\n";
-  os << "  MPI        " << mpi_library() << "\n";
+  os << "  MPI        " << collectives::mpi_library_version() << "\n";
   os << "  CUDA/NCCL  " << cuda << "\n";
   const int hw = static_cast<int>(std::thread::hardware_concurrency());
   os << "  devices    cpu (" << hw << " hardware threads)";

@@ -264,6 +264,7 @@ std::string deepstream_config(const std::string& onnx_file, const std::string& l
 void run_export(const ExportTaskOptions& opts) {
   if (opts.run.model_path.empty()) throw UsageError("export needs the model: -m <model.kiln>");
   if (opts.output_path.empty()) throw UsageError("export needs the output file: -o <model.onnx>");
+  require_onnx_export("exporting " + opts.output_path);  // a build without it: exit 2 before any work
   ExportOptions eo;
   eo.data_type = parse_data_type(opts.data_type);
   eo.opset = opts.opset;

@@ -29,6 +29,10 @@ class MpiSession {  // RAII MPI_Init_thread / MPI_Finalize (finalize skipped aft
   static bool active();
 };
 std::unique_ptr<Communicator> make_mpi_communicator();
+// The MPI library kiln was linked with, as it names itself ("Open MPI v4.1.4"); callable before MPI_Init. In a
+// build without MPI (KILN_WITH_MPI=OFF) the MpiSession constructor and make_mpi_communicator throw kiln::Error
+// naming the option, and this says the build has none.
+std::string mpi_library_version();
 
 // Gloo: CPU tensors over TCP between processes, with no MPI world: what torchrun users run on CPU. The ranks
 // rendezvous through `store` (kiln's control-plane store, or any cluster::Store): each rank announces the address of

@@ -51,6 +51,10 @@ struct ExportOptions {
 // Smallest scale written for a Q/DQ pair (all-zero weight channels, activations calibrated as all 0).
 constexpr float kMinScale = 1e-8f;
 
+// Returns in a build with ONNX export; in one without (KILN_WITH_ONNX_EXPORT=OFF) throws kiln::UsageError naming
+// the option, prefixed with `what` ("exporting out/model.onnx"), as every entry point below then does.
+void require_onnx_export(const std::string& what);
+
 // Exports net.graph() with the parameters and buffers of `net` (eval-mode semantics) to `path`.
 // Throws kiln::UsageError for bad options or an unwritable path (naming it) — checked before any work —, and
 // kiln::Error naming the node/tensor for an inconsistent graph, a missing parameter or a missing INT8 scale.
