@@ -17,7 +17,7 @@ What differs: the data sit on the device as one tensor and are augmented there i
 augments on CPU threads), and the draws of shuffling, crops and flips are PyTorch's own.
 
 Usage: classification_eager.py --data DIR [--epochs 10] [--batch 128] [--train-samples 0] [--device cuda|cpu]
-                               [--amp none|bf16|fp16] [--max-steps 0] [--val-samples 0] [--threads 0]
+                               [--amp none|bf16|fp16] [--channels_last] [--max-steps 0] [--val-samples 0] [--threads 0]
 Prints one JSON line: images_per_s (all epochs, and epochs 2+), val_accuracy, seconds, device, amp, ...
 """
 import argparse
@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--train-samples", type=int, default=0, help="the first N training images (0: all)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    ap.add_argument("--channels_last", action="store_true",
+                    help="model and batches in torch.channels_last (kiln's memory_format auto on CUDA)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all epochs)")
     ap.add_argument("--val-samples", type=int, default=0, help="validate on the first N test images (0: all)")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads on CPU (0: PyTorch's default)")
@@ -133,7 +135,8 @@ def main():
     xtr, ytr = xtr.unsqueeze(1).to(dev), ytr.to(dev)
     xte, yte = xte.unsqueeze(1).to(dev), yte.to(dev)
 
-    model = ResNet10().to(dev)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = ResNet10().to(dev).to(memory_format=fmt)
     decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() in (2, 4)]
     other = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() in (2, 4))]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": other, "weight_decay": 0.0}],
@@ -166,7 +169,7 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, total)
             idx = perm[i * a.batch:(i + 1) * a.batch]
-            x = normalise(augment(xtr[idx], gen))
+            x = normalise(augment(xtr[idx], gen)).contiguous(memory_format=fmt)
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = F.cross_entropy(model(x), ytr[idx])
             opt.zero_grad(set_to_none=True)
@@ -196,7 +199,7 @@ def main():
     print(json.dumps({
         "runner": "pytorch_eager", "torch": torch.__version__, "device": str(dev),
         "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "",
-        "amp": a.amp, "epochs": len(epoch_times), "steps": step, "batch": a.batch, "train_samples": len(xtr),
+        "amp": a.amp, "channels_last": a.channels_last, "epochs": len(epoch_times), "steps": step, "batch": a.batch, "train_samples": len(xtr),
         "val_samples": len(xte),
         "images": images, "seconds": round(train_s, 2), "images_per_s": round(images / train_s, 1),
         "images_per_s_after_first_epoch": round(later_n / later_s, 1) if later_s > 0 else None,

@@ -30,8 +30,9 @@
 #      or BUILD/deps. A build over 4 minutes is reported, not fatal
 #   3. NCCL backend tests: kiln_test_collectives --gtest_filter='NcclBackend.*' (one rank: NCCL does not put two
 #      ranks on one GPU)
-#   4. GPU: kiln classification train --gpus 1, fp32 and --use_amp; bench/classification_eager.py on cuda, fp32 and
-#      bf16 autocast. CPU (no GPU): kiln classification train --device cpu and the PyTorch script on cpu, a few steps
+#   4. GPU: kiln classification train --gpus 1, fp32 and --use_amp (fp16, loss scaling; channels_last as kiln's
+#      auto memory format on CUDA); bench/classification_eager.py on cuda, fp32 and fp16 autocast with GradScaler,
+#      both channels_last. CPU (no GPU): kiln classification train --device cpu and the PyTorch script on cpu, a few steps
 # Exit status: 0 when every part that ran passed (skipped parts do not count), 1 otherwise, 2 for bad arguments.
 set -euo pipefail
 
@@ -343,14 +344,16 @@ if [ "$GPU" = 1 ]; then
                  "train_config.n_workers=4")
   run_kiln kiln_gpu_fp32 --gpus 1 "${GPU_OVERRIDES[@]}"
   run_kiln kiln_gpu_amp --gpus 1 --use_amp "${GPU_OVERRIDES[@]}"
-  run_eager eager_gpu_fp32 --device cuda --epochs "$EPOCHS"
-  run_eager eager_gpu_bf16 --device cuda --epochs "$EPOCHS" --amp bf16
+  # kiln on CUDA trains in channels_last (memory_format auto) and --use_amp is fp16 with dynamic loss scaling (dtype
+  # auto): PyTorch gets the same, torch.autocast fp16 with its GradScaler.
+  run_eager eager_gpu_fp32 --device cuda --epochs "$EPOCHS" --channels_last
+  run_eager eager_gpu_fp16 --device cuda --epochs "$EPOCHS" --amp fp16 --channels_last
 else
   # A few steps on the CPU: the lean kiln trains and validates (and says it was built without plotting).
   run_kiln kiln_cpu --device cpu "${SAMPLE_OVERRIDES[@]}" train_config.n_epochs=1 train_config.checkpoint_interval=1 \
     dataset_config.train.max_samples=1280 dataset_config.val.max_samples=1000
   run_eager eager_cpu --device cpu --epochs 1 --max-steps 10 --val-samples 1000
-  for name in kiln_gpu_fp32 kiln_gpu_amp eager_gpu_fp32 eager_gpu_bf16; do row "$name" skipped 0 "" "" "no GPU"; done
+  for name in kiln_gpu_fp32 kiln_gpu_amp eager_gpu_fp32 eager_gpu_fp16; do row "$name" skipped 0 "" "" "no GPU"; done
 fi
 
 # --- summary ---------------------------------------------------------------------------------------------------------
