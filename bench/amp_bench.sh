@@ -31,8 +31,8 @@ cases=(
 )
 # mode | kiln flags | py_baseline flags
 modes=(
-  "fp32||"
-  "bf16 AMP|--use_amp|--amp bf16"
+  "fp32|train_config.memory_format=contiguous|"
+  "bf16 AMP|--use_amp train_config.memory_format=contiguous|--amp bf16"
   "channels_last|train_config.memory_format=channels_last|--channels_last"
   "bf16 AMP + channels_last|--use_amp train_config.memory_format=channels_last|--amp bf16 --channels_last"
 )

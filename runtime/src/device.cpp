@@ -10,6 +10,7 @@
 #include "kiln/common/env.h"
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
+#include "kiln/runtime/convolution_check.h"
 #include "kiln/runtime/tasks.h"
 
 namespace kiln::runtime {
@@ -34,6 +35,7 @@ c10::Device select_device(const std::string& preference, const cluster::RankInfo
 int configure_threads(int requested, const cluster::RankInfo& rank) {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = requested > 0 ? requested : cluster::default_threads(rank, hw, cluster::process_env());
+  guard_cpu_convolutions();
   at::set_num_threads(threads);  // LibTorch's pool, and OpenMP's under Debian's OpenMP build
   // OpenBLAS keeps its own pool, sized from OPENBLAS_NUM_THREADS or all cores when it loads. kiln's local launcher
   // sets the variable, but srun, a bare mpirun or torchrun do not: resize it here so every launch path gets the

@@ -137,7 +137,7 @@ struct Run::Loop {
     amp = MixedPrecision::from_config(s.amp, dist.device());
     if (start.latest) resume();
     move_run_to(start, dist.device());  // restored on the CPU, then moved
-    if (uses_channels_last(s.memory_format, dist.device())) to_channels_last(start);
+    if (uses_channels_last(s.memory_format)) to_channels_last(start);
     reducer = make_reducer(dist, *start.net, start.params, s.data_parallel);
     if (state.position.steps > 0) restore_epoch_position();
     content = CheckpointContent{start.net.get(), start.optimizer.get(), &state, s.spec_yaml, task.class_names(),
@@ -274,7 +274,7 @@ struct Run::Loop {
                          s.data_parallel.linear_lr_scaling ? ", learning rate scaled linearly by ranks" : ""));
     log::info("Optimizer: " + s.optimizer.name + ", LR schedule " + schedule.describe());
     if (amp.enabled()) log::info("Mixed precision: " + amp.describe());
-    if (uses_channels_last(s.memory_format, dist.device())) log::info("Memory format: channels_last");
+    log::info(uses_channels_last(s.memory_format) ? "Memory format: channels_last" : "Memory format: contiguous");
     if (status)
       status->write(StatusLog::Status::kStarted, state.epoch > 0 ? "Resuming training." : "Starting Training Loop.",
                     {{"epoch", state.epoch}, {"max_epoch", s.n_epochs}});

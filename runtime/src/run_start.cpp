@@ -57,9 +57,7 @@ void move_run_to(RunStart& run, c10::Device device) {
   move_optimizer_state(*run.optimizer, device);
 }
 
-bool uses_channels_last(const std::string& memory_format, c10::Device device) {
-  return memory_format == "channels_last" || (memory_format == "auto" && device.is_cuda());
-}
+bool uses_channels_last(const std::string& memory_format) { return memory_format != "contiguous"; }
 
 void to_channels_last(RunStart& run) {
   at::NoGradGuard no_grad;
