@@ -10,30 +10,19 @@ using namespace kiln::testing;
 namespace {
 
 const std::string kSpec = sample_spec("detectnet_v2_synth.yaml");
-const std::string kConvert = sample_spec("detectnet_v2_convert_synth.yaml");
 
 }  // namespace
 
 TEST(Detection, SynthConvertTrainOnTwoRanksResumeEvaluate) {
   TempDir dir("detection");
-  const fs::path synth = dir.path / "synth", shards = dir.path / "shards", run = dir.path / "run";
-  auto r = run_kiln("dataset synth_kitti -o " + synth.string() +
-                    " --images 48 --seed 4 --size 64x64 --val-fraction 0.25");
-  ASSERT_EQ(r.code, 0) << r.output;
-  for (const std::string split : {"train", "val"}) {
-    r = run_kiln("detectnet_v2 dataset_convert -d " + kConvert + " -o " + (shards / split).string() +
-                 " kitti_config.root_directory_path=" + (synth / split).string());
-    ASSERT_EQ(r.code, 0) << r.output;
-  }
-  const std::string small = " \"dataset_config.data_sources=[{shards: " + (shards / "train").string() + "}]\"" +
-                            " dataset_config.validation_data_source.shards=" + (shards / "val").string() +
-                            " augmentation_config.preprocessing.output_image_width=64"
-                            " augmentation_config.preprocessing.output_image_height=64"
-                            " model_config.num_layers=10 model_config.width=8 training_config.num_epochs=2"
+  const fs::path synth = dir.path / "synth", run = dir.path / "run";
+  const std::string small = small_synth_detection(dir.path, 48, 4) +
+                            " training_config.num_epochs=2"
                             " training_config.batch_size_per_gpu=4 training_config.checkpoint_interval=1"
                             " evaluation_config.first_validation_epoch=1"
                             " evaluation_config.validation_period_during_training=1";
-  r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + run.string() + small + " --num_processes 2");
+  ASSERT_FALSE(HasFailure()) << "the synthetic scenes or their shards were not made";
+  auto r = run_kiln("detectnet_v2 train -e " + kSpec + " -r " + run.string() + small + " --num_processes 2");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Execution status: PASS"), std::string::npos);
   ASSERT_TRUE(fs::exists(run / "model.kiln"));

@@ -118,4 +118,23 @@ inline std::string sample_spec(const std::string& name) {
   return std::string(KILN_SOURCE_DIR) + "/specs/samples/" + name;
 }
 
+// `images` synthetic KITTI scenes of 64x64 (`seed`; a quarter for validation) in dir/synth, converted to detection
+// shards in dir/shards/{train,val}. Returns the overrides that train detectnet_v2_synth.yaml on them with a small
+// network (ResNet-10 of width 8 at 64x64), or "" after recording a test failure.
+inline std::string small_synth_detection(const fs::path& dir, int images, int seed) {
+  const fs::path synth = dir / "synth", shards = dir / "shards";
+  auto r = run_kiln("dataset synth_kitti -o " + synth.string() + " --images " + std::to_string(images) + " --seed " +
+                    std::to_string(seed) + " --size 64x64 --val-fraction 0.25");
+  if (r.code != 0) return ADD_FAILURE() << r.output, "";
+  for (const std::string split : {"train", "val"}) {
+    r = run_kiln("detectnet_v2 dataset_convert -d " + sample_spec("detectnet_v2_convert_synth.yaml") + " -o " +
+                 (shards / split).string() + " kitti_config.root_directory_path=" + (synth / split).string());
+    if (r.code != 0) return ADD_FAILURE() << r.output, "";
+  }
+  return " \"dataset_config.data_sources=[{shards: " + (shards / "train").string() + "}]\"" +
+         " dataset_config.validation_data_source.shards=" + (shards / "val").string() +
+         " augmentation_config.preprocessing.output_image_width=64"
+         " augmentation_config.preprocessing.output_image_height=64 model_config.num_layers=10 model_config.width=8";
+}
+
 }  // namespace kiln::testing

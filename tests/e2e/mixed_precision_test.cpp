@@ -81,21 +81,13 @@ TEST(MixedPrecision, Fp16OnACpuIsRefusedNamingTheKey) {
 // scenes trains, validates and writes a float32 model.
 TEST(MixedPrecision, DetectNetV2TrainsWithUseAmp) {
   TempDir dir("amp_detectnet");
-  const fs::path synth = dir.path / "synth", shards = dir.path / "shards", run = dir.path / "run";
-  auto r = run_kiln("dataset synth_kitti -o " + synth.string() + " --images 24 --seed 4 --size 64x64 --val-fraction 0.25");
-  ASSERT_EQ(r.code, 0) << r.output;
-  for (const std::string split : {"train", "val"}) {
-    r = run_kiln("detectnet_v2 dataset_convert -d " + sample_spec("detectnet_v2_convert_synth.yaml") + " -o " +
-                 (shards / split).string() + " kitti_config.root_directory_path=" + (synth / split).string());
-    ASSERT_EQ(r.code, 0) << r.output;
-  }
-  r = run_kiln("detectnet_v2 train -e " + sample_spec("detectnet_v2_synth.yaml") + " -r " + run.string() +
-               " --use_amp \"dataset_config.data_sources=[{shards: " + (shards / "train").string() + "}]\"" +
-               " dataset_config.validation_data_source.shards=" + (shards / "val").string() +
-               " augmentation_config.preprocessing.output_image_width=64"
-               " augmentation_config.preprocessing.output_image_height=64"
-               " model_config.num_layers=10 model_config.width=8 training_config.num_epochs=1"
-               " training_config.batch_size_per_gpu=4 evaluation_config.first_validation_epoch=1");
+  const std::string small = small_synth_detection(dir.path, 24, 4);
+  ASSERT_FALSE(HasFailure()) << "the synthetic scenes or their shards were not made";
+  const fs::path run = dir.path / "run";
+  const auto r = run_kiln("detectnet_v2 train -e " + sample_spec("detectnet_v2_synth.yaml") + " -r " + run.string() +
+                          " --use_amp" + small +
+                          " training_config.num_epochs=1 training_config.batch_size_per_gpu=4"
+                          " evaluation_config.first_validation_epoch=1");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("Mixed precision: bf16 autocast on cpu"), std::string::npos) << r.output;
   const auto model = kiln::runtime::read_model_file((run / "model.kiln").string());

@@ -311,22 +311,13 @@ TEST(DetectnetExportCli, TrainedModelToOnnxWithDeepStreamFiles) {
   using kiln::testing::run_kiln;
   using kiln::testing::slurp;
   kiln::testing::TempDir dir("detectnet_export_cli");
-  const fs::path synth = dir.path / "synth", shards = dir.path / "shards", run = dir.path / "run";
-  auto r = run_kiln("dataset synth_kitti -o " + synth.string() +
-                    " --images 24 --seed 5 --size 64x64 --val-fraction 0.25");
-  ASSERT_EQ(r.code, 0) << r.output;
-  for (const std::string split : {"train", "val"}) {
-    r = run_kiln("detectnet_v2 dataset_convert -d " + kiln::testing::sample_spec("detectnet_v2_convert_synth.yaml") +
-                 " -o " + (shards / split).string() + " kitti_config.root_directory_path=" + (synth / split).string());
-    ASSERT_EQ(r.code, 0) << r.output;
-  }
-  r = run_kiln("detectnet_v2 train -e " + kiln::testing::sample_spec("detectnet_v2_synth.yaml") + " -r " +
-               run.string() + " \"dataset_config.data_sources=[{shards: " + (shards / "train").string() + "}]\"" +
-               " dataset_config.validation_data_source.shards=" + (shards / "val").string() +
-               " augmentation_config.preprocessing.output_image_width=64"
-               " augmentation_config.preprocessing.output_image_height=64"
-               " model_config.num_layers=10 model_config.width=8 training_config.num_epochs=1"
-               " training_config.batch_size_per_gpu=6 evaluation_config.first_validation_epoch=2");
+  const fs::path run = dir.path / "run";
+  const std::string small = kiln::testing::small_synth_detection(dir.path, 24, 5);
+  ASSERT_FALSE(HasFailure()) << "the synthetic scenes or their shards were not made";
+  auto r = run_kiln("detectnet_v2 train -e " + kiln::testing::sample_spec("detectnet_v2_synth.yaml") + " -r " +
+                    run.string() + small +
+                    " training_config.num_epochs=1 training_config.batch_size_per_gpu=6"
+                    " evaluation_config.first_validation_epoch=2");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string model = (run / "model.kiln").string();
   const fs::path out = dir.path / "export";
