@@ -105,7 +105,9 @@ DetectNetHeads DetectNetV2::forward_heads(const at::Tensor& x) {
   Impl& m = *impl_;
   at::Tensor f = m.stages.forward(m.stem.forward(x));
   if (m.dropout) f = m.dropout(f);
-  return {m.cov(f).sigmoid(), m.bbox(f)};
+  // The heads in float32 whatever autocast computed the convolutions in: the coverage's sigmoid saturates in 16 bits,
+  // and the objective takes log(p) and log(1 - p) of it.
+  return {m.cov(f).to(at::kFloat).sigmoid(), m.bbox(f).to(at::kFloat)};
 }
 
 at::Tensor DetectNetV2::forward(at::Tensor x) {

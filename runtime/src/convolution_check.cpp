@@ -20,10 +20,10 @@ double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return std::isnan(e) ? INFINITY : e;
 }
 
-// The output, input gradient and weight gradient of a 3x3 convolution (3 images of 14x14) in `type`.
+// The output, input gradient and weight gradient of a 3x3 convolution (3 images of 14x14) in `type` and `format`.
 std::vector<at::Tensor> convolution_and_gradients(const at::Tensor& x, const at::Tensor& w, const at::Tensor& dy,
-                                                  at::ScalarType type) {
-  at::Tensor xs = x.to(type).requires_grad_(), ws = w.to(type).requires_grad_();
+                                                  at::ScalarType type, at::MemoryFormat format) {
+  at::Tensor xs = x.to(type).contiguous(format).requires_grad_(), ws = w.to(type).contiguous(format).requires_grad_();
   const at::Tensor y = at::conv2d(xs, ws, {}, 1, 1);
   const auto grads = torch::autograd::grad({y}, {xs, ws}, {dy.to(type)});
   return {y.detach(), grads[0], grads[1]};
@@ -41,13 +41,16 @@ ConvolutionCheck check_cpu_convolutions() {
   for (const auto& c : cases) {
     const at::Tensor x = at::randn({3, c[0], 14, 14}, generator), w = at::randn({c[1], c[0], 3, 3}, generator);
     const at::Tensor dy = at::randn({3, c[1], 14, 14}, generator);
-    const auto got = convolution_and_gradients(x, w, dy, at::kFloat);
-    const auto ref = convolution_and_gradients(x, w, dy, at::kDouble);
-    for (size_t k = 0; k < got.size(); ++k) {
-      const double error = relative_error(got[k], ref[k]);
-      if (error <= result.worst_error) continue;
-      result.worst_error = error;
-      result.worst_case = log::cat(c[0], "->", c[1], " channels, ", outputs[k]);
+    const auto ref = convolution_and_gradients(x, w, dy, at::kDouble, at::MemoryFormat::Contiguous);
+    for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {  // training's layouts
+      const auto got = convolution_and_gradients(x, w, dy, at::kFloat, format);
+      for (size_t k = 0; k < got.size(); ++k) {
+        const double error = relative_error(got[k], ref[k]);
+        if (error <= result.worst_error) continue;
+        result.worst_error = error;
+        result.worst_case = log::cat(c[0], "->", c[1], " channels",
+                                     format == at::MemoryFormat::ChannelsLast ? " (channels_last), " : ", ", outputs[k]);
+      }
     }
   }
   result.ok = result.worst_error <= 1e-4;  // float32 rounding is ~1e-7 of the largest value here

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kiln/common/error.h"
 #include "kiln/common/log.h"
@@ -22,6 +23,10 @@ ObjectiveWeights::ObjectiveWeights(const DetectionCostConfig& config) : config_(
 }
 
 void ObjectiveWeights::accumulate(const DetectionCost& batch) {
+  // A batch whose costs are not finite (an fp16 overflow, whose step loss scaling skipped) would make every later
+  // weight NaN: it does not count.
+  for (size_t c = 0; c < cov_sum_.size(); ++c)
+    if (!std::isfinite(batch.cov[c]) || !std::isfinite(batch.bbox[c])) return;
   for (size_t c = 0; c < cov_sum_.size(); ++c) cov_sum_[c] += batch.cov[c], bbox_sum_[c] += batch.bbox[c];
 }
 

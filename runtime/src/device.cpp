@@ -35,7 +35,6 @@ c10::Device select_device(const std::string& preference, const cluster::RankInfo
 int configure_threads(int requested, const cluster::RankInfo& rank) {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = requested > 0 ? requested : cluster::default_threads(rank, hw, cluster::process_env());
-  guard_cpu_convolutions();
   at::set_num_threads(threads);  // LibTorch's pool, and OpenMP's under Debian's OpenMP build
   // OpenBLAS keeps its own pool, sized from OPENBLAS_NUM_THREADS or all cores when it loads. kiln's local launcher
   // sets the variable, but srun, a bare mpirun or torchrun do not: resize it here so every launch path gets the
@@ -43,6 +42,7 @@ int configure_threads(int requested, const cluster::RankInfo& rank) {
   using SetThreads = void (*)(int);
   if (auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set_blas(threads);
+  guard_cpu_convolutions();  // with the threads training will use
   return threads;
 }
 

@@ -42,18 +42,18 @@ at::Tensor LossScaler::scale_loss(const at::Tensor& loss) const { return loss * 
 bool LossScaler::unscale_and_update(const std::vector<at::Tensor>& params) {
   at::NoGradGuard no_grad;
   const double inverse = 1.0 / scale_;
-  bool finite = true;
+  std::vector<at::Tensor> overflowed;  // one flag per gradient, on its device: read once, one sync per step
   for (const auto& p : params) {
     if (!p.grad().defined()) continue;
     at::Tensor g = p.mutable_grad();
     g.mul_(inverse);
-    if (finite && !g.isfinite().all().item<bool>()) finite = false;
+    overflowed.push_back(g.isfinite().logical_not().any());
   }
-  if (!finite) {
+  if (!overflowed.empty() && at::stack(overflowed).any().item<bool>()) {
     scale_ *= 0.5;
     clean_steps_ = 0;
     ++skipped_;
-    log::debug(log::cat("fp16 gradients overflowed: step skipped, loss scale now ", scale_));
+    log::info(log::cat("fp16 gradients overflowed: step skipped (", skipped_, " so far), loss scale now ", scale_));
     return false;
   }
   if (++clean_steps_ >= growth_interval_) {

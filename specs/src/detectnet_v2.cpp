@@ -331,7 +331,7 @@ Field training_config() {
               real("initial_exponent", 20.0, "Starting scale, as a power of 2.", 0, 64),
               real("increment", 0.005, "Exponent increase per step without overflow.", 0, 64),
               real("decrement", 1.0, "Exponent decrease after an overflow.", 0, 64)},
-             "TAO's loss scaling for mixed precision. Accepted and ignored: kiln trains in fp32."),
+             "TAO's loss scaling for mixed precision. Accepted and ignored: kiln's is training_config.amp (dynamic loss scaling for fp16)."),
        integer("n_workers", 2, "Data loader threads per rank (kiln addition).", 0, 64),
        detail::visualizer_group(),
        detail::amp_group(),

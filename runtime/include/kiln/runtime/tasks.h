@@ -45,7 +45,7 @@ struct ClusterCheckOptions {
 };
 void run_cluster_check(const cluster::RankInfo& rank, const ClusterCheckOptions& opts = {});
 
-// Sets LibTorch's intra-op threads (Debian's LibTorch defaults to 1) and returns the number used. First, once per
+// Sets LibTorch's intra-op threads (Debian's LibTorch defaults to 1) and returns the number used. Then, once per
 // process, checks LibTorch's CPU convolutions (convolution_check.h: guard_cpu_convolutions).
 int configure_threads(int requested, const cluster::RankInfo& rank);
 
