@@ -19,17 +19,36 @@ using kiln::testing::read_npy;
 
 namespace {
 
-// The largest |kiln - PyTorch| over the two steps' losses and every parameter after each step, with `amp` (nullptr:
-// float32) and the reference script's `mode` ("" or "bf16"). `moved` gets the smallest step any parameter made, so
-// a test can tell a comparison of moved weights from one of untouched ones.
+// The largest |kiln - PyTorch| over the two steps' losses and every parameter after each step. `moved` gets the
+// smallest step any parameter made, so a test can tell a comparison of moved weights from one of untouched ones.
 struct Agreement {
   double loss = 0, weights = 0, moved = 1e30;
 };
 
-Agreement compare_with_pytorch(const std::string& mode, kiln::runtime::MixedPrecision* amp, const fs::path& out) {
-  const std::string cmd = std::string("/usr/bin/python3 ") + KILN_SOURCE_DIR + "/tests/golden/lenet5_sgd_step.py " +
-                          out.string() + " " + mode;
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << "the PyTorch reference failed: " << cmd;
+// The reference script's steps in `mode` ("" or "bf16"), written once into a scratch folder (removed with it), and
+// kiln's TrainStep compared with them as often as a test asks.
+class PyTorchReference {
+ public:
+  explicit PyTorchReference(const std::string& mode)
+      : out_(fs::temp_directory_path() / ("kiln_golden_" + (mode.empty() ? "fp32" : mode) + "_" +
+                                          std::to_string(::getpid()))) {
+    const std::string cmd = std::string("/usr/bin/python3 ") + KILN_SOURCE_DIR + "/tests/golden/lenet5_sgd_step.py " +
+                            out_.string() + " " + mode;
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << "the PyTorch reference failed: " << cmd;
+  }
+  ~PyTorchReference() { fs::remove_all(out_); }
+  PyTorchReference(const PyTorchReference&) = delete;
+  PyTorchReference& operator=(const PyTorchReference&) = delete;
+
+  // kiln's two steps from the reference's weights and batches, with `amp` (nullptr: float32).
+  Agreement compare(kiln::runtime::MixedPrecision* amp) const;
+
+ private:
+  fs::path out_;
+};
+
+Agreement PyTorchReference::compare(kiln::runtime::MixedPrecision* amp) const {
+  const fs::path& out = out_;
   at::set_num_threads(1);
 
   kiln::networks::Architecture a;
@@ -58,18 +77,13 @@ Agreement compare_with_pytorch(const std::string& mode, kiln::runtime::MixedPrec
       agree.moved = std::min(agree.moved, (ref - init).abs().max().item<double>());
     }
   }
-  fs::remove_all(out);
   return agree;
-}
-
-fs::path scratch(const std::string& name) {
-  return fs::temp_directory_path() / ("kiln_golden_" + name + "_" + std::to_string(::getpid()));
 }
 
 }  // namespace
 
 TEST(Golden, LeNet5SgdStepsMatchPyTorch) {
-  const Agreement a = compare_with_pytorch("", nullptr, scratch("fp32"));
+  const Agreement a = PyTorchReference("").compare(nullptr);
   EXPECT_LE(a.loss, 1e-5);
   EXPECT_LE(a.weights, 1e-5);
   EXPECT_GT(a.moved, 1e-6) << "the steps must move every parameter, or the comparison proves nothing";
@@ -79,11 +93,12 @@ TEST(Golden, LeNet5SgdStepsMatchPyTorch) {
 // kiln's AMP step must land on PyTorch's AMP step far closer than that: the same casts of the same operations.
 TEST(Golden, LeNet5Bf16AutocastStepsMatchPyTorchAutocast) {
   kiln::runtime::MixedPrecision amp(c10::DeviceType::CPU, at::kBFloat16, std::nullopt);
-  const Agreement a = compare_with_pytorch("bf16", &amp, scratch("bf16"));
+  const PyTorchReference reference("bf16");
+  const Agreement a = reference.compare(&amp);
   EXPECT_LE(a.loss, 1e-6);
   EXPECT_LE(a.weights, 1e-6);
   EXPECT_GT(a.moved, 1e-6);
   // And the float32 step, against PyTorch's bf16 reference, is farther off than kiln's AMP step: autocast ran.
-  const Agreement fp32_vs_bf16 = compare_with_pytorch("bf16", nullptr, scratch("cross"));
+  const Agreement fp32_vs_bf16 = reference.compare(nullptr);
   EXPECT_GT(fp32_vs_bf16.loss, 5 * std::max(a.loss, 1e-7)) << "kiln's float32 step lands as close as its AMP step";
 }

@@ -19,8 +19,8 @@ struct ConvolutionCheck {
 ConvolutionCheck check_cpu_convolutions();
 
 // Once per process (later calls return at once): check_cpu_convolutions(); on a failure with oneDNN enabled, disables
-// oneDNN, checks again and logs a warning naming the case and both results. Called by configure_threads, which every
-// subtask runs before it computes.
+// oneDNN, checks again and logs a warning naming the case and both results. Called by configure_threads, which
+// train, evaluate, inference and export run before they use a network (prune only reads weights).
 void guard_cpu_convolutions();
 
 }  // namespace kiln::runtime
