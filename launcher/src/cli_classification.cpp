@@ -16,7 +16,7 @@ Action bind_classification_train(CLI::App& cmd) {
   add_results_dir(cmd, ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
   add_model(cmd, ro.model_path, "Pretrained model (.kiln) to start from (overrides pretrained_model_path)");
   cmd.add_flag("--enable_determinism", ro.deterministic, "Deterministic algorithms (bit-identical reruns)");
-  add_use_amp(cmd, task->flag_overrides, "train_config.amp");
+  add_use_amp(cmd, ro.overrides, "train_config.amp");
   add_run_options(cmd, ro, task->launch, "train_config.n_epochs=3 'model_config.freeze_blocks=[0,1]'");
   return rank_task_action(task, "classification",
                           "model.kiln, checkpoints/, status.json, training_history.csv, training_curves.png",

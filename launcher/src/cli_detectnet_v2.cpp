@@ -15,7 +15,7 @@ Action bind_detectnet_train(CLI::App& cmd) {
   add_spec_file(cmd, ro.spec_file, "Experiment spec (YAML)")->required();
   add_results_dir(cmd, ro.results_dir, "Results directory (checkpoints, logs, status.json)")->required();
   add_model(cmd, ro.model_path, "Pretrained model (.kiln) to start from");
-  add_use_amp(cmd, task->flag_overrides, "training_config.amp");
+  add_use_amp(cmd, ro.overrides, "training_config.amp");
   add_run_options(cmd, ro, task->launch, "training_config.num_epochs=3 training_config.batch_size_per_gpu=4");
   return rank_task_action(task, "detectnet_v2",
                           "model.kiln, checkpoints/, status.json, training_history.csv, training_curves.png",

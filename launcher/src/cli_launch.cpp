@@ -109,8 +109,7 @@ int launch_ranks(const Invocation& in, JobLaunch job) {
 }
 
 int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& launch, const RankJob& job) {
-  ro.overrides = job.flag_overrides;
-  for (auto& o : overrides_of(in.cmd)) ro.overrides.push_back(std::move(o));
+  for (auto& o : overrides_of(in.cmd)) ro.overrides.push_back(std::move(o));  // after the flags' (--use_amp)
   ro.rank = in.runtime.discover_rank();
   const bool is_launcher = !ro.rank.distributed();
   const std::string gpus = is_launcher ? apply_gpu_flags(launch, ro, in.runtime) : "";
@@ -138,7 +137,7 @@ Action rank_task_action(std::shared_ptr<RankTask> task, const std::string& netwo
                         RankMember check, RankMember run) {
   return [task, network, writes, check, run](const Invocation& in) {
     RankJob job{network, task->run.results_dir, writes, [task, check](Runtime& rt) { (rt.*check)(task->run); },
-                [task, run](Runtime& rt) { (rt.*run)(task->run); }, task->flag_overrides};
+                [task, run](Runtime& rt) { (rt.*run)(task->run); }};
     return launch_or_run(in, task->run, task->launch, job);
   };
 }

@@ -17,7 +17,6 @@ namespace kiln::launcher::cli {
 struct RankTask {
   runtime::RunOptions run;
   LaunchFlags launch;
-  std::vector<std::string> flag_overrides;  // spec overrides that flags stand for (--use_amp: <group>.amp.enabled=true)
 };
 
 // --gpus N / --gpu_index: N GPU ranks on this host, local rank k on device gpu_index[k] (default k); ranks started
@@ -40,11 +39,11 @@ struct RankJob {
   std::string writes;       // --dry-run: what a run would write there, e.g. "model.kiln, checkpoints/, status.json"
   RankStep check;           // fails with exit 2/3 before any rank starts
   RankStep run;             // the subtask on this process's rank
-  std::vector<std::string> flag_overrides{};  // RankTask's: applied before the command line's key=value overrides
 };
 
-// Fills ro's overrides and rank, then either launches (after `check`), previews (--dry-run: `check`, the resolved
-// spec, the launch plan) or runs `run` in this process. Returns the exit code.
+// Adds the command line's key=value overrides to ro's (after those flags put there, e.g. --use_amp's) and fills its
+// rank, then either launches (after `check`), previews (--dry-run: `check`, the resolved spec, the launch plan) or
+// runs `run` in this process. Returns the exit code.
 int launch_or_run(const Invocation& in, runtime::RunOptions& ro, LaunchFlags& launch, const RankJob& job);
 
 // The action of a train or evaluate subtask: launch_or_run with the Runtime's `check` (the spec, exit 2 before any

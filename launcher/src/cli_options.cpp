@@ -122,10 +122,10 @@ void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch
   allow_overrides(cmd, overrides_example);
 }
 
-void add_use_amp(CLI::App& cmd, std::vector<std::string>& flag_overrides, const std::string& amp_group) {
+void add_use_amp(CLI::App& cmd, std::vector<std::string>& overrides, const std::string& amp_group) {
   const std::string override = amp_group + ".enabled=true";
   cmd.add_flag_callback(
-      "--use_amp", [&flag_overrides, override] { flag_overrides.push_back(override); },
+      "--use_amp", [&overrides, override] { overrides.push_back(override); },
       "Automatic mixed precision (same as " + override + "; bf16 on a CPU, fp16 with loss scaling on a GPU)");
 }
 

@@ -50,8 +50,8 @@ void add_run_options(CLI::App& cmd, runtime::RunOptions& ro, LaunchFlags& launch
                      const std::string& overrides_example);
 
 // --use_amp (TAO's flag): mixed precision, as the spec override `<amp_group>.enabled=true` that it adds to
-// `flag_overrides` (docs/mixed_precision.md).
-void add_use_amp(CLI::App& cmd, std::vector<std::string>& flag_overrides, const std::string& amp_group);
+// `overrides` while the command line is parsed, before the command line's own (docs/mixed_precision.md).
+void add_use_amp(CLI::App& cmd, std::vector<std::string>& overrides, const std::string& amp_group);
 
 // TAO's options every subtask takes: -k/--key (accepted and ignored: kiln models are not encrypted), --log_file,
 // -v/--verbose and -q/--quiet.
